@@ -1,0 +1,89 @@
+"""Writing the audit trail. Every state change records its event here, in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from vmcp_platform.logging import redact
+
+from .models import AuditEvent, Outcome
+
+_SENSITIVE_KEY_PARTS = (
+    "secret",
+    "token",
+    "password",
+    "authorization",
+    "credential",
+    "api_key",
+    "apikey",
+    "cookie",
+    "code_verifier",
+    "private",
+)
+
+
+def sanitize(value: Any, *, depth: int = 0) -> Any:
+    """Drop values under sensitive-looking keys and redact token-shaped strings, recursively."""
+    if depth > 6:
+        return "[TRUNCATED]"
+    if isinstance(value, dict):
+        return {
+            str(k): "[REDACTED]"
+            if any(part in str(k).lower() for part in _SENSITIVE_KEY_PARTS)
+            else sanitize(v, depth=depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [sanitize(v, depth=depth + 1) for v in value[:100]]
+    if isinstance(value, str):
+        return redact(value[:2000])
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return redact(str(value)[:2000])
+
+
+def audit_record(
+    *,
+    event_type: str,
+    outcome: str = Outcome.OK,
+    actor: str = "",
+    identifier: str = "",
+    error_code: str = "",
+    session_token_id: uuid.UUID | str | None = None,
+    config_id: uuid.UUID | str | None = None,
+    connection_name: str = "",
+    account_id: int | None = None,
+    tool_name: str = "",
+    latency_ms: int | None = None,
+    request_id: str = "",
+    agent_run_id: str = "",
+    extra: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record one event in the current tenant's schema (call inside the change's transaction)."""
+    return AuditEvent.objects.create(
+        occurred_at=timezone.now(),
+        event_type=event_type,
+        outcome=outcome,
+        actor=redact(actor)[:255],
+        identifier=identifier[:255],
+        error_code=error_code[:64],
+        session_token_id=session_token_id,
+        config_id=config_id,
+        connection_name=connection_name[:100],
+        account_id=account_id,
+        tool_name=tool_name[:128],
+        latency_ms=latency_ms,
+        request_id=request_id[:64],
+        agent_run_id=redact(agent_run_id)[:128],
+        extra=sanitize(extra or {}),
+    )
+
+
+def audit_record_for_tenant(*, tenant: Any, **fields: Any) -> AuditEvent:
+    """``audit_record`` from public-schema code (API keys, members) into the tenant's schema."""
+    with schema_context(tenant.schema_name):
+        return audit_record(**fields)

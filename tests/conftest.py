@@ -1,0 +1,210 @@
+"""The suite's personas and shared fixtures.
+
+Tenants ``acme`` (alice: owner, bob: admin, audrey: auditor) and ``globex`` (carol: owner) are
+created once per session, with their schemas. Most tests run inside pytest-django's rolled-back
+transaction; tests that need another process (daphne, Celery) use ``committed`` data in tenants
+they create and drop themselves (see ``live_tenant``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from django.db import connection
+from django_tenants.utils import tenant_context
+from rest_framework.test import APIClient
+
+from tenants.models import Tenant
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple"
+
+# pytest_plugins = ["tests.fakes.plugin"]
+
+
+@dataclass(frozen=True)
+class Persona:
+    email: str
+    tenant_slug: str
+    role: str
+
+
+PERSONAS = {
+    "alice": Persona("alice@acme.test", "acme", "owner"),
+    "bob": Persona("bob@acme.test", "acme", "admin"),
+    "audrey": Persona("audrey@acme.test", "acme", "auditor"),
+    "carol": Persona("carol@globex.test", "globex", "owner"),
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 - pytest-django's
+    """Create the persona tenants once; their schemas outlive every test's rollback."""
+    from tenants.services import membership_set, tenant_create, user_get_or_create
+
+    with django_db_blocker.unblock():
+        tenants = {}
+        for slug, name, owner in (("acme", "Acme", "alice"), ("globex", "Globex", "carol")):
+            tenants[slug] = tenant_create(
+                slug=slug, name=name, owner_email=PERSONAS[owner].email, owner_password=PASSWORD
+            )
+        for persona in PERSONAS.values():
+            user = user_get_or_create(email=persona.email, password=PASSWORD)
+            membership_set(tenant=tenants[persona.tenant_slug], user=user, role=persona.role)
+        connection.set_schema_to_public()
+    yield
+
+
+@pytest.fixture
+def acme(db) -> Tenant:  # noqa: ANN001
+    return Tenant.objects.get(slug="acme")
+
+
+@pytest.fixture
+def globex(db) -> Tenant:  # noqa: ANN001
+    return Tenant.objects.get(slug="globex")
+
+
+@pytest.fixture
+def in_acme(acme: Tenant) -> Iterator[Tenant]:
+    """Run the test body with acme's schema selected (tenant-schema models)."""
+    with tenant_context(acme):
+        yield acme
+
+
+@pytest.fixture
+def user_of(db) -> Callable[[str], object]:  # noqa: ANN001
+    from django.contrib.auth import get_user_model
+
+    def get(name: str) -> object:
+        return get_user_model().objects.get(username=PERSONAS[name].email)
+
+    return get
+
+
+def _api_client(tenant: Tenant) -> tuple[APIClient, str]:
+    from tenants.services import api_key_create
+
+    secret = api_key_create(tenant=tenant, name="tests", created_by="tests").secret
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client, secret
+
+
+@pytest.fixture
+def acme_api(acme: Tenant) -> APIClient:
+    """An API client authenticated with an acme API key; paths are /t/acme/api/v1/…"""
+    return _api_client(acme)[0]
+
+
+@pytest.fixture
+def globex_api(globex: Tenant) -> APIClient:
+    return _api_client(globex)[0]
+
+
+# ---------------------------------------------------------------- other processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up within {timeout}s")
+
+
+def live_env() -> dict[str, str]:
+    """Environment for a child process that must see the test database."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "vmcp_platform.settings.test",
+        "VMCP_LIVE_DATABASE_NAME": connection.settings_dict["NAME"],
+    }
+
+
+@contextmanager
+def run_daphne(port: int | None = None, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start the real ASGI app under daphne on loopback; yields its base URL."""
+    port = port or free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "vmcp_platform.asgi:application",
+        ],
+        cwd=BASE_DIR,
+        env={**live_env(), **(extra_env or {})},
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{base_url}/healthz", process)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker) -> Iterator[str]:  # noqa: ANN001
+    """One daphne process for the session, serving the test database."""
+    with django_db_blocker.unblock(), run_daphne() as url:
+        yield url
+
+
+@pytest.fixture
+def live_tenant(django_db_blocker, django_db_setup, request) -> Iterator[Tenant]:  # noqa: ANN001
+    """A committed tenant of its own (visible to daphne/Celery), dropped after the test."""
+    from tenants.services import tenant_create, tenant_delete
+
+    slug = (
+        "live-"
+        + request.node.name.lower().replace("_", "-")[:30].strip("-")
+        + "-"
+        + str(os.getpid() % 1000)
+    )
+    slug = "".join(ch for ch in slug if ch.isalnum() or ch == "-").strip("-")[:50]
+    with django_db_blocker.unblock():
+        existing = Tenant.objects.filter(slug=slug).first()
+        if existing:
+            tenant_delete(tenant=existing)
+        tenant = tenant_create(
+            slug=slug,
+            name=f"Live {slug}",
+            owner_email=f"owner@{slug}.test",
+            owner_password=PASSWORD,
+        )
+        connection.set_schema_to_public()
+        try:
+            yield tenant
+        finally:
+            connection.set_schema_to_public()
+            tenant_delete(tenant=tenant)

@@ -1,0 +1,154 @@
+"""The README's two commands: ``run`` (the whole platform) and ``test`` (lint + the suite).
+
+Both start embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset, and stop them on exit.
+Usage: python -m vmcp_platform.launcher {run,test} [--help]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from vmcp_platform.embedded import embedded_services
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def _manage(*args: str, settings: str = "vmcp_platform.settings.base") -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings}
+    subprocess.run([PY, "manage.py", *args], cwd=BASE_DIR, env=env, check=True)
+
+
+def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with embedded_services():
+        print("· migrating shared and tenant schemas …", flush=True)
+        _manage("migrate_schemas", "--executor=standard", "-v", "0")
+        _manage("demo_ensure")
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vmcp_platform.settings.base"}
+        var = Path(os.environ.get("VMCP_VAR_DIR", BASE_DIR / "var"))
+        commands = {
+            "web": [
+                PY,
+                "-m",
+                "daphne",
+                "-b",
+                args.host,
+                "-p",
+                str(args.port),
+                "vmcp_platform.asgi:application",
+            ],
+            "worker": [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "vmcp_platform",
+                "worker",
+                "-l",
+                "warning",
+                "--concurrency",
+                "2",
+                "-n",
+                f"worker-{os.getpid()}@%h",
+            ],
+            "beat": [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "vmcp_platform",
+                "beat",
+                "-l",
+                "warning",
+                "-s",
+                str(var / "celerybeat-schedule"),
+            ],
+        }
+        processes = [
+            subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True)
+            for cmd in commands.values()
+        ]
+        try:
+            base = f"http://{args.host}:{args.port}"
+            if _wait_healthy(f"{base}/healthz", processes):
+                print(f"\n  vmcp is up: {base}/t/demo/dashboard/", flush=True)
+                print("  (see the login printed above; Ctrl-C stops everything)\n", flush=True)
+            else:
+                print("! the web process did not become healthy", file=sys.stderr, flush=True)
+                stopping = True
+            while not stopping and all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+        finally:
+            print("· stopping web, worker and beat …", flush=True)
+            for process in processes:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+    failed = [
+        name
+        for name, p in zip(commands, processes, strict=True)
+        if p.returncode not in (0, -signal.SIGTERM, None) and not stopping
+    ]
+    return 1 if failed else 0
+
+
+def test(args: argparse.Namespace) -> int:
+    print("· ruff check", flush=True)
+    lint = subprocess.run([PY, "-m", "ruff", "check", "."], cwd=BASE_DIR)
+    if lint.returncode != 0:
+        return lint.returncode
+    with embedded_services():
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vmcp_platform.settings.test"}
+        result = subprocess.run([PY, "-m", "pytest", *args.pytest_args], cwd=BASE_DIR, env=env)
+    return result.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vmcp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="start web (daphne), Celery worker and beat")
+    run_parser.add_argument("--host", default=os.environ.get("VMCP_HOST", "127.0.0.1"))
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("VMCP_PORT", "8000")))
+    run_parser.set_defaults(func=run)
+    test_parser = sub.add_parser("test", help="ruff and the whole pytest suite")
+    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    test_parser.set_defaults(func=test)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Settings: the one source of truth, driven by the environment.
+
+Tenancy is decided here, visibly: SHARED_APPS live in the public schema, TENANT_APPS in every
+tenant's schema. ``VMCP_ENV=production`` (set by ``settings.production``) turns every dev default
+into a hard requirement.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import dev_default, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("VMCP_VAR_DIR", str(BASE_DIR / "var")))
+PRODUCTION = env_str("VMCP_ENV", "development") == "production"
+
+# ---------------------------------------------------------------- tenancy
+SHARED_APPS = [
+    "django_tenants",
+    "tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "channels",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "configs",
+    "vault",
+    "audit",
+    "gateway",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# Tenants are created with their schema; a deleted tenant takes its schema (and keys) with it.
+TENANT_CREATION_FAKES_MIGRATIONS = False
+
+# ---------------------------------------------------------------- core
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+SECRET_KEY = dev_default(
+    "SECRET_KEY", VAR_DIR, lambda: secrets.token_urlsafe(50), production=PRODUCTION
+)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+if "*" in ALLOWED_HOSTS:
+    # The MCP endpoint relies on Host validation against DNS rebinding.
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list host names; '*' is not accepted.")
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if (
+    urlparse(PUBLIC_BASE_URL).scheme not in {"http", "https"}
+    or not urlparse(PUBLIC_BASE_URL).netloc
+):
+    raise ImproperlyConfigured(
+        f"PUBLIC_BASE_URL must be an absolute http(s) URL, got {PUBLIC_BASE_URL!r}."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
+
+
+def _generate_master_keys() -> str:
+    return "1:" + base64.b64encode(os.urandom(32)).decode()
+
+
+VMCP_MASTER_KEYS = dev_default(
+    "VMCP_MASTER_KEYS", VAR_DIR, _generate_master_keys, production=PRODUCTION
+)
+
+
+def _validate_master_keys(value: str) -> None:
+    from vault.crypto import MasterKeyRing
+
+    try:
+        MasterKeyRing.parse(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+_validate_master_keys(VMCP_MASTER_KEYS)
+
+# ---------------------------------------------------------------- database and redis
+_database_url = env_str("DATABASE_URL", "")
+if not _database_url:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "The environment variable DATABASE_URL is required in production."
+        )
+    # Development without a URL: the launcher's embedded server (started by `make run`).
+    from vmcp_platform.embedded import embedded_database_url
+
+    _database_url = embedded_database_url()
+try:
+    _db = dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+if _db.get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or postgresql:// URL.")
+_db["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "")
+if not REDIS_URL:
+    if PRODUCTION:
+        raise ImproperlyConfigured("The environment variable REDIS_URL is required in production.")
+    from vmcp_platform.embedded import embedded_redis_url
+
+    REDIS_URL = embedded_redis_url()
+_redis = urlparse(REDIS_URL)
+if _redis.scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured("REDIS_URL must be a redis://, rediss:// or unix:// URL.")
+# Celery spells a unix socket differently from redis-py.
+CELERY_BROKER_URL = (
+    f"redis+socket://{unquote(_redis.path)}" if _redis.scheme == "unix" else REDIS_URL
+)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+
+# ---------------------------------------------------------------- web
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "tenants.middleware.TenantPathMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+ROOT_URLCONF = "vmcp_platform.urls"
+ASGI_APPLICATION = "vmcp_platform.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.TenantRolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "vmcp_platform.exception_handler.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "vmcp API",
+    "DESCRIPTION": "Virtual MCP servers: connections, connected accounts, scoped MCP configs, "
+    "session tokens, tool execution and the audit trail.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# ---------------------------------------------------------------- the product
+# Hosts an upstream MCP server_url may point at even though they resolve to loopback/private
+# addresses (SSRF guard). Empty in production unless the operator opts in.
+VMCP_SSRF_ALLOWED_HOSTS = env_list("VMCP_SSRF_ALLOWED_HOSTS", [])
+VMCP_ALLOWED_ORIGINS = env_list("VMCP_ALLOWED_ORIGINS", [PUBLIC_BASE_URL])
+VMCP_CONNECT_LINK_TTL_SECONDS = env_int("VMCP_CONNECT_LINK_TTL_SECONDS", 15 * 60)
+VMCP_MCP_SESSION_TTL_SECONDS = env_int("VMCP_MCP_SESSION_TTL_SECONDS", 60 * 60)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "vmcp_platform.logging.RedactingFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
