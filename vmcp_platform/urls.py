@@ -24,4 +24,8 @@ urlpatterns = [
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("t/<slug:tenant>/dashboard/", include(dashboard_patterns)),
     path("t/<slug:tenant>/api/v1/", include("vmcp_platform.api_urls")),
+    # End-user connect pages and the deployment-wide OAuth callback.
+    path("", include("vault.urls")),
+    # Protected-resource metadata for the MCP endpoint (the endpoint itself is in gateway.routing).
+    path("", include("gateway.urls")),
 ]
