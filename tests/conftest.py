@@ -29,7 +29,7 @@ from tenants.models import Tenant
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 
-# pytest_plugins = ["tests.fakes.plugin"]
+pytest_plugins = ["tests.fakes.plugin"]
 
 
 @dataclass(frozen=True)
