@@ -50,7 +50,16 @@ PERSONAS = {
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 - pytest-django's
     """Create the persona tenants once; their schemas outlive every test's rollback."""
+    from django.test.utils import setup_databases, teardown_databases
+
     from tenants.services import membership_set, tenant_create, user_get_or_create
+
+    # pytest-django creates the test database only when a selected test is marked for DB
+    # access; a run of live-server tests alone still needs it (the personas live there).
+    own_database = None
+    if not connection.settings_dict["NAME"].startswith("test_"):
+        with django_db_blocker.unblock():
+            own_database = setup_databases(verbosity=0, interactive=False, aliases={"default"})
 
     with django_db_blocker.unblock():
         tenants = {}
@@ -63,6 +72,9 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 - pytes
             membership_set(tenant=tenants[persona.tenant_slug], user=user, role=persona.role)
         connection.set_schema_to_public()
     yield
+    if own_database is not None:
+        with django_db_blocker.unblock():
+            teardown_databases(own_database, verbosity=0)
 
 
 @pytest.fixture

@@ -1,3 +1,12 @@
-from django.urls import URLPattern
+"""End-user pages: the connect link and the deployment-wide OAuth callback."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import path
+
+from . import views
+
+app_name = "vault"
+
+urlpatterns = [
+    path("t/<slug:tenant>/connect/<str:token>", views.connect, name="connect"),
+    path("oauth/callback", views.callback, name="oauth-callback"),
+]

@@ -1,0 +1,267 @@
+"""The OAuth 2.0 authorization-code flow with PKCE (S256, always) for connected accounts.
+
+One redirect URI serves the whole deployment (``<PUBLIC_BASE_URL>/oauth/callback``), and the
+public schema holds no flow state, so the tenant travels inside ``state``: ``<slug>.<random>``.
+Only the state's hash is stored, in that tenant's schema, with the PKCE verifier in the vault;
+a state is consumed once, whatever happens next.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, NoReturn
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from audit.models import EventType, Outcome
+from audit.services import audit_record
+from configs.models import Connection
+from gateway.connectors import get_connector
+from tenants.models import Tenant
+from tenants.selectors import tenant_get_by_slug
+from vault.models import ConnectedAccount, OAuthState, Secret
+from vault.secrets import secret_delete, secret_get, secret_put
+from vmcp_platform import tokens
+from vmcp_platform.errors import ApplicationError, ValidationFailed
+
+from .accounts import account_tokens_store
+from .links import connect_link_consume, connect_link_get_usable
+from .provider import TokenEndpointError, oauth_client_for, token_request
+
+logger = logging.getLogger(__name__)
+
+STATE_TTL = timedelta(minutes=10)
+VERIFIER_FIELD = "code_verifier"
+OAUTH_STATE = Secret.OwnerType.OAUTH_STATE
+
+
+def oauth_redirect_uri() -> str:
+    """The deployment's one redirect URI, to register with every provider."""
+    return f"{settings.PUBLIC_BASE_URL}/oauth/callback"
+
+
+def oauth_scopes_for(connection: Connection) -> list[str]:
+    """The scopes to ask for: the connection's own list, else the connector's defaults."""
+    configured = (connection.settings or {}).get("scopes")
+    if isinstance(configured, list) and configured:
+        return [str(s) for s in configured]
+    connector = get_connector(connection.connector)
+    if connector is None or connector.oauth is None:
+        return []
+    return list(connector.oauth.default_scopes)
+
+
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def oauth_start(*, tenant: Tenant, token: str) -> str:
+    """Spend the connect link and return the provider's authorize URL for this user."""
+    with transaction.atomic():
+        link = connect_link_get_usable(token=token, for_update=True)
+        account = link.account
+        connection = account.connection
+        if connection.auth_type != Connection.AuthType.OAUTH2:
+            raise ValidationFailed(
+                f"Connection '{connection.name}' does not use OAuth.", code="connection_not_oauth"
+            )
+        client = oauth_client_for(connection)
+        state = f"{tenant.slug}.{secrets.token_urlsafe(32)}"
+        # 64 random bytes → 86 characters, inside RFC 7636's 43–128.
+        verifier = secrets.token_urlsafe(64)
+        redirect_uri = oauth_redirect_uri()
+        connect_link_consume(link=link)
+        oauth_state = OAuthState.objects.create(
+            account=account,
+            link=link,
+            state_hash=tokens.hash_token(state),
+            redirect_uri=redirect_uri,
+            expires_at=timezone.now() + STATE_TTL,
+        )
+        secret_put(
+            owner_type=OAUTH_STATE, owner_id=oauth_state.pk, field=VERIFIER_FIELD, value=verifier
+        )
+    spec = client.spec
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": redirect_uri,
+        spec.scope_param: spec.scope_separator.join(oauth_scopes_for(connection)),
+        "state": state,
+        "code_challenge": _s256(verifier),
+        "code_challenge_method": "S256",
+        **spec.extra_authorize_params,
+    }
+    separator = "&" if "?" in client.authorize_url else "?"
+    return client.authorize_url + separator + urlencode(params)
+
+
+# ------------------------------------------------------------------ the callback
+
+
+class ConnectFailed(ApplicationError):
+    """The connect flow was refused; ``code`` is the reason shown on the page and audited."""
+
+    status = 400
+
+
+_FAILURE_MESSAGES = {
+    "state_unknown": "This sign-in attempt is not recognised. Start again from your link.",
+    "state_replayed": "This sign-in attempt was already used. Start again from a new link.",
+    "state_expired": "This sign-in attempt took too long. Start again from a new link.",
+    "access_denied": "Access was not granted, so nothing was connected.",
+    "provider_error": "The provider reported an error, so nothing was connected.",
+    "missing_code": "The provider sent no authorization code, so nothing was connected.",
+    "exchange_failed": "The provider refused to complete the sign-in, so nothing was connected.",
+}
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    tenant: Tenant
+    account: ConnectedAccount
+
+
+def oauth_callback(*, state: str | None, code: str | None, error: str | None) -> ConnectResult:
+    """Finish the flow: consume the state, exchange the code, store the tokens (ACTIVE).
+
+    Every refusal raises ``ConnectFailed`` with a reason code, stores nothing, and is audited
+    in the tenant when the state names one.
+    """
+    slug, dot, _ = (state or "").partition(".")
+    tenant = tenant_get_by_slug(slug) if slug and dot else None
+    if tenant is None:
+        logger.info("oauth callback refused: state names no tenant")
+        raise ConnectFailed(_FAILURE_MESSAGES["state_unknown"], code="state_unknown")
+    with tenant_context(tenant):
+        account = _callback_in_tenant(state=str(state), code=code, error=error)
+    return ConnectResult(tenant=tenant, account=account)
+
+
+def _callback_in_tenant(*, state: str, code: str | None, error: str | None) -> ConnectedAccount:
+    oauth_state, verifier, reason = _consume_state(state)
+    if reason:
+        _fail(reason, account=oauth_state.account if oauth_state else None)
+    assert oauth_state is not None and verifier is not None
+    account = oauth_state.account
+    if error:
+        _fail(
+            "access_denied" if error == "access_denied" else "provider_error",
+            account=account,
+            extra={"provider_error": error[:64]},
+        )
+    if not code:
+        _fail("missing_code", account=account)
+    connection = account.connection
+    try:
+        client = oauth_client_for(connection)
+        token = token_request(
+            client,
+            {
+                "grant_type": "authorization_code",
+                "code": str(code),
+                "redirect_uri": oauth_state.redirect_uri,
+                "code_verifier": verifier,
+            },
+            response_path=client.spec.token_response_path,
+        )
+    except TokenEndpointError as exc:
+        _fail(
+            "exchange_failed",
+            account=account,
+            extra={"provider_error": exc.provider_error or exc.kind},
+            log=exc.message,
+        )
+    except ApplicationError as exc:
+        _fail("exchange_failed", account=account, extra={"problem": exc.code}, log=exc.message)
+    return _activate(account=account, token=token)
+
+
+def _consume_state(state: str) -> tuple[OAuthState | None, str | None, str]:
+    """(state row, verifier, failure reason or ""); a good state is spent in this transaction."""
+    with transaction.atomic():
+        oauth_state = (
+            OAuthState.objects.select_for_update(of=("self",))
+            .select_related("account__connection")
+            .filter(state_hash=tokens.hash_token(state))
+            .first()
+        )
+        if oauth_state is None:
+            return None, None, "state_unknown"
+        if oauth_state.used_at is not None:
+            return oauth_state, None, "state_replayed"
+        if oauth_state.expires_at <= timezone.now():
+            return oauth_state, None, "state_expired"
+        oauth_state.used_at = timezone.now()
+        oauth_state.save(update_fields=["used_at"])
+        verifier = secret_get(owner_type=OAUTH_STATE, owner_id=oauth_state.pk, field=VERIFIER_FIELD)
+        # The verifier is single-use too: once the state is spent nothing needs it.
+        secret_delete(owner_type=OAUTH_STATE, owner_id=oauth_state.pk)
+        if not verifier:
+            return oauth_state, None, "state_unknown"
+        return oauth_state, verifier, ""
+
+
+def _fail(
+    reason: str,
+    *,
+    account: ConnectedAccount | None,
+    extra: dict[str, str] | None = None,
+    log: str = "",
+) -> NoReturn:
+    audit_record(
+        event_type=EventType.ACCOUNT_CONNECT_FAILED,
+        outcome=Outcome.ERROR,
+        error_code=reason,
+        actor=f"identifier:{account.identifier}" if account else "",
+        identifier=account.identifier if account else "",
+        connection_name=account.connection.name if account else "",
+        account_id=account.pk if account else None,
+        extra=extra or {},
+    )
+    logger.info("oauth callback refused (%s)%s", reason, f": {log}" if log else "")
+    raise ConnectFailed(_FAILURE_MESSAGES[reason], code=reason)
+
+
+def _activate(*, account: ConnectedAccount, token: dict[str, Any]) -> ConnectedAccount:
+    with transaction.atomic():
+        account = (
+            ConnectedAccount.objects.select_for_update(of=("self",))
+            .select_related("connection")
+            .get(pk=account.pk)
+        )
+        previous = secret_get(
+            owner_type=Secret.OwnerType.ACCOUNT, owner_id=account.pk, field="api_key"
+        )
+        if previous is not None:
+            secret_delete(owner_type=Secret.OwnerType.ACCOUNT, owner_id=account.pk, field="api_key")
+        account_tokens_store(account=account, token=token)
+        now = timezone.now()
+        account.status = ConnectedAccount.Status.ACTIVE
+        account.connected_at = now
+        account.refreshed_at = None
+        account.revoked_at = None
+        account.last_error = ""
+        provider_user_id = token.get("id") or token.get("user_id")
+        if isinstance(provider_user_id, str):
+            account.provider_user_id = provider_user_id[:255]
+        account.save()
+        audit_record(
+            event_type=EventType.ACCOUNT_CONNECTED,
+            actor=f"identifier:{account.identifier}",
+            identifier=account.identifier,
+            connection_name=account.connection.name,
+            account_id=account.pk,
+            extra={"method": "oauth2", "scopes": account.scopes},
+        )
+    return account

@@ -1,0 +1,73 @@
+"""Celery adapters for token refresh: a periodic fan-out, one task per tenant schema."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import OperationalError
+from django_tenants.utils import get_public_schema_name, tenant_context
+
+from tenants.models import Tenant
+from vmcp_platform.celery import app
+
+from .services.links import connect_records_purge
+from .services.refresh import accounts_refresh_expiring
+
+logger = logging.getLogger(__name__)
+
+# Refresh ahead by more than the beat interval, so no token expires between two runs.
+REFRESH_HORIZON_SECONDS = 15 * 60
+
+
+@app.task(name="vault.tasks.refresh_expiring_all_tenants")
+def refresh_expiring_all_tenants() -> int:
+    """Queue one ``refresh_expiring_accounts`` per active tenant, sent from its schema."""
+    tenants = Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(
+        status=Tenant.Status.ACTIVE
+    )
+    queued = 0
+    for tenant in tenants.order_by("pk").iterator():
+        with tenant_context(tenant):
+            refresh_expiring_accounts.delay(tenant.pk)
+        queued += 1
+    return queued
+
+
+@app.task(name="vault.tasks.purge_connect_records_all_tenants")
+def purge_connect_records_all_tenants() -> int:
+    """Queue one ``purge_connect_records`` per tenant, sent from its schema."""
+    tenants = Tenant.objects.exclude(schema_name=get_public_schema_name())
+    queued = 0
+    for tenant in tenants.order_by("pk").iterator():
+        with tenant_context(tenant):
+            purge_connect_records.delay(tenant.pk)
+        queued += 1
+    return queued
+
+
+@app.task(
+    name="vault.tasks.refresh_expiring_accounts",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def refresh_expiring_accounts(tenant_id: int) -> dict[str, int]:
+    """Refresh the tenant's OAuth accounts whose access tokens expire within the horizon."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return {}
+    with tenant_context(tenant):
+        counts = accounts_refresh_expiring(within_seconds=REFRESH_HORIZON_SECONDS)
+    if counts.get("failed"):
+        logger.warning("refresh: %d account(s) of %s failed", counts["failed"], tenant.slug)
+    return counts
+
+
+@app.task(name="vault.tasks.purge_connect_records")
+def purge_connect_records(tenant_id: int) -> dict[str, int]:
+    """Delete the tenant's connect links and OAuth states a day past their expiry."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return {}
+    with tenant_context(tenant):
+        return connect_records_purge()

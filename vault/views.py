@@ -1,0 +1,110 @@
+"""The end user's connect pages and the deployment-wide OAuth callback.
+
+These pages are public (end users have no login): the link token or the OAuth state is the
+only credential, and forms carry Django's CSRF token.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from configs.models import Connection
+from gateway.connectors import get_connector
+from vmcp_platform.errors import ApplicationError
+
+from .services import ConnectFailed, oauth_callback, oauth_start
+from .services.links import connect_link_get_usable, connect_link_store_api_key
+from .services.oauth import oauth_scopes_for
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    # The URL carries the link token or the authorization code: never leak it in a Referer.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _problem(request: HttpRequest, error: ApplicationError, **context: object) -> HttpResponse:
+    return _private(
+        render(
+            request,
+            "vault/connect_error.html",
+            {"code": error.code, "message": error.message, **context},
+            status=error.status if error.status in (400, 404, 409, 410) else 400,
+        )
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def connect(request: HttpRequest, tenant: str, token: str) -> HttpResponse:
+    tenant_obj = request.tenant  # type: ignore[attr-defined]
+    try:
+        link = connect_link_get_usable(token=token)
+    except ApplicationError as exc:
+        return _problem(request, exc, tenant=tenant_obj)
+    connection = link.account.connection
+    is_api_key = connection.auth_type == Connection.AuthType.API_KEY
+    context = {
+        "tenant": tenant_obj,
+        "connection": connection,
+        "provider": _provider_name(connection),
+        "identifier": link.account.identifier,
+        "scopes": [] if is_api_key else oauth_scopes_for(connection),
+        "is_api_key": is_api_key,
+    }
+    if request.method == "POST":
+        try:
+            if is_api_key:
+                account = connect_link_store_api_key(
+                    token=token, api_key=request.POST.get("api_key", "")
+                )
+                return _private(
+                    render(request, "vault/connect_done.html", {**context, "account": account})
+                )
+            return _private(HttpResponseRedirect(oauth_start(tenant=tenant_obj, token=token)))
+        except ApplicationError as exc:
+            if is_api_key and exc.code == "validation_error":
+                return _private(
+                    render(
+                        request,
+                        "vault/connect.html",
+                        {**context, "error": exc.message},
+                        status=400,
+                    )
+                )
+            return _problem(request, exc, tenant=tenant_obj)
+    return _private(render(request, "vault/connect.html", context))
+
+
+@never_cache
+@require_GET
+def callback(request: HttpRequest) -> HttpResponse:
+    try:
+        result = oauth_callback(
+            state=request.GET.get("state"),
+            code=request.GET.get("code"),
+            error=request.GET.get("error"),
+        )
+    except ConnectFailed as exc:
+        return _problem(request, exc)
+    connection = result.account.connection
+    return _private(
+        render(
+            request,
+            "vault/connect_done.html",
+            {
+                "tenant": result.tenant,
+                "account": result.account,
+                "connection": connection,
+                "provider": _provider_name(connection),
+            },
+        )
+    )
+
+
+def _provider_name(connection: Connection) -> str:
+    connector = get_connector(connection.connector)
+    return connector.name if connector is not None else connection.name
