@@ -1,3 +1,9 @@
-from django.urls import URLPattern
+"""REST routes of the gateway under /t/<tenant>/api/v1/."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("execute_tool", apis.ExecuteToolApi.as_view(), name="execute-tool"),
+]

@@ -1,0 +1,162 @@
+"""REST: ``POST execute_tool`` — one tool for one end user, without MCP.
+
+Runs through the same execution path as MCP ``tools/call`` (``gateway.execution``). Scope: any
+tool of the tenant's connections. Errors, in the API's one error shape:
+
+==============================  ======  =============================================
+unknown connection              404     ``not_found``
+unknown tool                    404     ``unknown_tool``
+tool name on several connections 400    ``ambiguous_tool`` (details list candidates)
+invalid params                  400     ``validation_error`` (details name each field)
+no active / expired account     409     ``no_active_account`` / ``account_expired``
+rate limited                    429     ``rate_limited`` + ``Retry-After``
+Redis / database down           503     ``service_unavailable``
+provider failure                502     ``provider_error`` (details: provider_status,
+                                        reason, retry_after, execution_id)
+local tool refused its input    400     the tool's own code (e.g. ``validation_error``)
+==============================  ======  =============================================
+
+A provider failure is a 502 rather than a 200 with ``is_error``: a REST caller branches on the
+status code, and "the provider refused" is not success. A tool that itself answered with an MCP
+``isError`` result (an upstream MCP server's tool error) is a 200 with ``is_error: true``: the
+call went through and that is the tool's answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django_tenants.utils import tenant_context
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from configs.selectors import connection_list, connection_tools
+from gateway.connectors.base import ToolResult
+from gateway.execution import tool_execute
+from tenants.models import Tenant
+from vmcp_platform.api import TenantAPIView
+from vmcp_platform.errors import NotFound, ValidationFailed
+from vmcp_platform.openapi import ErrorResponseSerializer
+
+
+def _connection_for_tool(tenant: Tenant, tool_name: str) -> str:
+    """The one connection of the tenant exposing ``tool_name``."""
+    with tenant_context(tenant):
+        candidates = [
+            connection.name
+            for connection in connection_list()
+            if any(tool.get("name") == tool_name for tool in connection_tools(connection))
+        ]
+    if not candidates:
+        raise NotFound(
+            f"No connection has a tool named '{tool_name[:128]}'.",
+            code="unknown_tool",
+            details={"tool_name": tool_name[:128]},
+        )
+    if len(candidates) > 1:
+        raise ValidationFailed(
+            f"Several connections have a tool named '{tool_name[:128]}'; pass connection_name"
+            f" (one of: {', '.join(candidates[:10])}).",
+            code="ambiguous_tool",
+            details={"candidates": candidates},
+        )
+    return candidates[0]
+
+
+def result_data(result: ToolResult) -> Any:
+    """Structured content if any, else the text content parsed as JSON, else the text."""
+    if result.structured is not None:
+        return result.structured
+    texts = [block.get("text", "") for block in result.content if block.get("type") == "text"]
+    if not texts:
+        return None
+    parsed = [_parse(text) for text in texts]
+    return parsed[0] if len(parsed) == 1 else parsed
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class ExecuteToolApi(TenantAPIView):
+    class InputSerializer(serializers.Serializer):
+        tool_name = serializers.CharField(max_length=128)
+        identifier = serializers.CharField(max_length=255, help_text="The end user to act as.")
+        params = serializers.DictField(
+            required=False, default=dict, help_text="The tool's arguments (its input schema)."
+        )
+        connection_name = serializers.CharField(
+            max_length=100,
+            required=False,
+            help_text="Needed only when several connections have a tool of that name.",
+        )
+        agent_run_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+    class OutputSerializer(serializers.Serializer):
+        data = serializers.JSONField(
+            allow_null=True,
+            help_text="Structured content if any, else the text content parsed as JSON, "
+            "else the text.",
+        )
+        execution_id = serializers.CharField(help_text="Also in the audit event's extra.")
+        is_error = serializers.BooleanField()
+        content = serializers.ListField(
+            child=serializers.DictField(), help_text="The MCP content blocks."
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            409: OpenApiResponse(
+                ErrorResponseSerializer, description="No active account for that user."
+            ),
+            429: OpenApiResponse(
+                ErrorResponseSerializer, description="Rate limited; see Retry-After."
+            ),
+            502: OpenApiResponse(
+                ErrorResponseSerializer,
+                description="The provider failed the call (details: provider_status, reason).",
+            ),
+            503: OpenApiResponse(
+                ErrorResponseSerializer,
+                description="Rate limiting or the database is unavailable; nothing was run.",
+            ),
+        },
+        operation_id="execute_tool",
+        description="Run one tool for one end user with that user's own credential.",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        connection_name = values.get("connection_name") or _connection_for_tool(
+            self.tenant, values["tool_name"]
+        )
+        executed = async_to_sync(tool_execute)(
+            tenant=self.tenant,
+            connection_name=connection_name,
+            tool_name=values["tool_name"],
+            identifier=values["identifier"],
+            arguments=values.get("params") or {},
+            actor=self.actor,
+            request_id=request.headers.get("X-Request-ID", "")[:64],
+            agent_run_id=values.get("agent_run_id", ""),
+        )
+        if executed.error is not None:
+            raise executed.error
+        result = executed.result
+        body = {
+            "data": result_data(result),
+            "execution_id": executed.execution_id,
+            "is_error": result.is_error,
+            "content": result.content,
+        }
+        return Response(self.OutputSerializer(body).data)

@@ -1,0 +1,347 @@
+"""The one execution path for a tool call (REST ``execute_tool`` and MCP ``tools/call``).
+
+Order: connection → tool → arguments → rate limit → credential → provider → audit. Every step
+that can refuse runs before anything reaches a provider, and the audit row is written whatever
+happens (a refusal as ``tool.denied``, an executed call as ``tool.called``).
+
+What raises and what returns:
+
+- Raised (``ApplicationError``; the caller maps them to a JSON-RPC error, an MCP ``isError``
+  result or a REST error): unknown connection (``not_found``), unknown tool (``unknown_tool``,
+  404), invalid arguments (``validation_error``, 400), no usable account (``no_active_account`` /
+  ``account_expired``, 409), an upstream connection without its shared header
+  (``connection_not_configured``, 409), rate limited (429, ``retry_after``, details.scope
+  "tenant" | "user"), Redis or database down (``service_unavailable``, 503), an unreadable
+  credential (``credential_unavailable``, 503). Nothing was executed; a ``tool.denied`` row
+  was written (unless the database itself is down).
+- Returned as ``ToolResult(is_error=True)``: the tool ran (or was attempted) and failed —
+  provider 401 (the account is marked EXPIRED, the message says to reconnect), 403, 404, 429
+  (with retry-after), timeouts, unreachable provider, oversized response, a local tool refusing
+  its input. ``ExecutionResult.error`` carries the matching ``ApplicationError`` so the REST
+  endpoint can answer with a precise status. An upstream MCP tool that itself answered
+  ``isError`` is passed through with ``error=None`` and ``error_code="tool_error"``.
+
+``execution_id`` is a UUID generated per call and stored in the audit row's
+``extra["execution_id"]`` (the row itself is written after the call, when latency and outcome
+are known, so its primary key can't be handed out earlier). ``latency_ms`` is the wall time of
+the whole call as the agent experienced it.
+
+The credential is a local variable of ``tool_execute``: it is decrypted (by the vault) just
+before the provider call, passed to the connector, and dropped; it is never logged, audited or
+put in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django_tenants.utils import tenant_context
+
+from audit.models import Outcome
+from configs.models import Connection, McpConfig
+from gateway.connectors import get_connector
+from gateway.connectors.base import Tool, ToolResult
+from gateway.ratelimit import limits_for, rate_limit_consume
+from tenants.models import Tenant
+from vmcp_platform.errors import (
+    ApplicationError,
+    Conflict,
+    NotFound,
+    ProviderError,
+    ServiceUnavailable,
+)
+from vmcp_platform.logging import redact
+
+from .auditing import CallRecord, call_denied, call_recorded
+from .db import run_db
+from .failures import error_result, provider_failure
+from .http import call_timeout, http_client
+from .validation import arguments_validate
+
+logger = logging.getLogger(__name__)
+
+MCP_CONNECTOR = "mcp"
+
+ProgressCallback = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    result: ToolResult
+    execution_id: str
+    latency_ms: int
+    # For failed executions: the stable error code (also in the audit row) and the error the
+    # REST endpoint answers with. Empty / None when the call succeeded.
+    error_code: str = ""
+    error: ApplicationError | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    connection: Connection
+    definition: dict[str, Any] | None
+    urls: dict[str, Any]
+    tenant_limit: int
+    user_limit: int
+    config_limit: int | None
+    store_arguments: bool
+
+
+@dataclass(frozen=True)
+class _Credential:
+    # repr=False: a dataclass repr must never print a credential (tracebacks, debuggers).
+    value: str | None = field(repr=False)
+    upstream_headers: dict[str, str] = field(repr=False)
+    account_id: int | None
+
+
+# ------------------------------------------------------------------ ORM work (sync, per tenant)
+
+
+def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> _Prepared:
+    from configs.selectors import connection_effective_urls, connection_get, connection_tools
+
+    # Limits and the arguments setting are read fresh: an admin's change applies to the next call.
+    settings_row = Tenant.objects.filter(pk=tenant.pk).values(
+        "rate_limit_per_minute", "user_rate_limit_per_minute", "store_tool_arguments"
+    )[0]
+    with tenant_context(tenant):
+        connection = connection_get(name=connection_name)
+        definition = next(
+            (d for d in connection_tools(connection) if d.get("name") == tool_name), None
+        )
+        urls = connection_effective_urls(connection) if definition is not None else {}
+        config_limit = None
+        if config_id is not None:
+            config_limit = (
+                McpConfig.objects.filter(pk=config_id)
+                .values_list("rate_limit_per_minute", flat=True)
+                .first()
+            )
+    return _Prepared(
+        connection=connection,
+        definition=definition,
+        urls=urls,
+        tenant_limit=settings_row["rate_limit_per_minute"],
+        user_limit=settings_row["user_rate_limit_per_minute"],
+        config_limit=config_limit,
+        store_arguments=settings_row["store_tool_arguments"],
+    )
+
+
+def _resolve_credential(tenant: Tenant, connection: Connection, identifier: str) -> _Credential:
+    from configs.selectors import connection_upstream_headers
+    from vault.models import ConnectedAccount
+    from vault.services.accounts import account_credential_for_call
+
+    with tenant_context(tenant):
+        account_id = None
+        if connection.needs_user_credentials:
+            account_id = (
+                ConnectedAccount.objects.filter(connection=connection, identifier=identifier)
+                .values_list("id", flat=True)
+                .first()
+            )
+        value = account_credential_for_call(connection=connection, identifier=identifier)
+        headers: dict[str, str] = {}
+        if connection.connector == MCP_CONNECTOR:
+            # The shared header from the vault, or this user's key — never the platform's own
+            # session token: the upstream must not be able to replay it against us.
+            headers = connection_upstream_headers(connection, credential=value)
+            if connection.auth_type == Connection.AuthType.SHARED_HEADER and not headers:
+                raise Conflict(
+                    f"Connection '{connection.name}' has no shared header set;"
+                    " an admin must set it.",
+                    code="connection_not_configured",
+                    details={"connection_name": connection.name},
+                )
+    return _Credential(value=value, upstream_headers=headers, account_id=account_id)
+
+
+def _mark_expired(tenant: Tenant, connection: Connection, identifier: str, actor: str) -> None:
+    from vault.models import ConnectedAccount
+    from vault.services.accounts import account_mark_expired
+
+    with tenant_context(tenant):
+        account = ConnectedAccount.objects.filter(
+            connection=connection, identifier=identifier
+        ).first()
+        if account is not None:
+            account_mark_expired(
+                account=account,
+                error="The provider rejected the credential during a tool call (HTTP 401).",
+                actor=actor,
+                code="provider_401",
+            )
+
+
+# ------------------------------------------------------------------ the call
+
+
+async def tool_execute(
+    *,
+    tenant: Tenant,
+    connection_name: str,
+    tool_name: str,
+    identifier: str,
+    arguments: dict[str, Any],
+    actor: str,
+    config_id: Any = None,
+    session_token_id: Any = None,
+    exposed_name: str | None = None,
+    request_id: str = "",
+    agent_run_id: str = "",
+    progress_callback: ProgressCallback | None = None,
+) -> ExecutionResult:
+    """Run one tool for one end user; see the module docstring for what raises and what returns."""
+    call = CallRecord(
+        tenant=tenant,
+        connection_name=connection_name,
+        tool_name=tool_name,
+        identifier=identifier,
+        actor=actor,
+        config_id=config_id,
+        session_token_id=session_token_id,
+        exposed_name=exposed_name,
+        request_id=request_id,
+        agent_run_id=agent_run_id,
+        execution_id=str(uuid.uuid4()),
+    )
+    try:
+        prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
+    except NotFound as exc:
+        raise await call_denied(call, exc, error_code="unknown_connection") from exc
+    if prepared.store_arguments and isinstance(arguments, dict):
+        call.arguments = arguments
+    connection = prepared.connection
+    definition = prepared.definition
+    if definition is None:
+        raise await call_denied(call, _unknown_tool(connection_name, exposed_name or tool_name))
+    tool = _catalog_tool(connection, tool_name)
+    if connection.connector != MCP_CONNECTOR and tool is None:
+        raise await call_denied(call, _unknown_tool(connection_name, exposed_name or tool_name))
+
+    try:
+        arguments_validate(
+            cache_key=f"{tenant.schema_name}:{connection.pk}:{tool_name}",
+            tool_name=exposed_name or tool_name,
+            schema=definition.get("inputSchema"),
+            arguments=arguments,
+        )
+        limits = limits_for(
+            schema=tenant.schema_name,
+            tenant_limit=prepared.tenant_limit,
+            user_limit=prepared.user_limit,
+            config_id=config_id,
+            config_limit=prepared.config_limit,
+            identifier=identifier,
+        )
+        await rate_limit_consume(limits)
+        credential = await run_db(_resolve_credential, tenant, connection, identifier)
+    except ApplicationError as exc:
+        raise await call_denied(call, exc) from exc
+    except Exception as exc:
+        # E.g. a vault DecryptionError: refuse, audited, without saying more than needed.
+        logger.exception("credential for a call on %s could not be read", connection_name)
+        unreadable = ApplicationError(
+            "The user's credential could not be read; the call was refused.",
+            code="credential_unavailable",
+            status=503,
+        )
+        raise await call_denied(call, unreadable) from exc
+    call.account_id = credential.account_id
+
+    error: ApplicationError | None = None
+    extra: dict[str, Any] = {}
+    try:
+        result = await _run(
+            connection, tool, tool_name, arguments, credential, prepared.urls, progress_callback
+        )
+        error_code = "tool_error" if result.is_error else ""
+    except ProviderError as exc:
+        failure = provider_failure(exc, connection=connection, identifier=identifier)
+        result, error, error_code = failure.result(), failure.error(exc), failure.code
+        extra["provider_status"] = exc.provider_status
+        if failure.expire_account:
+            try:
+                await run_db(_mark_expired, tenant, connection, identifier, actor)
+            except ServiceUnavailable:
+                logger.error("could not mark account expired (execution %s)", call.execution_id)
+    except ApplicationError as exc:
+        # A local tool refusing its input (e.g. an unknown time zone): the agent can fix it.
+        result, error, error_code = error_result(redact(exc.message)), exc, exc.code
+    except asyncio.CancelledError:
+        # The agent gave up (or the connection dropped) mid-call; the provider may have acted,
+        # so the attempt is still recorded.
+        await asyncio.shield(call_recorded(call, Outcome.ERROR, "cancelled", {}))
+        raise
+    except Exception:
+        logger.exception("tool %s on %s failed unexpectedly", tool_name, connection_name)
+        message = "The tool call failed unexpectedly."
+        error = ProviderError(message, details={"reason": "internal_error"})
+        result, error_code = error_result(message), "internal_error"
+    finally:
+        del credential
+
+    latency_ms = call.latency_ms()
+    outcome = Outcome.ERROR if result.is_error else Outcome.OK
+    await call_recorded(call, outcome, error_code, extra)
+    if error is not None:
+        error.details.setdefault("execution_id", call.execution_id)
+    return ExecutionResult(
+        result=result,
+        execution_id=call.execution_id,
+        latency_ms=latency_ms,
+        error_code=error_code,
+        error=error,
+    )
+
+
+def _catalog_tool(connection: Connection, tool_name: str) -> Tool | None:
+    connector = get_connector(connection.connector)
+    return connector.get_tool(tool_name) if connector is not None else None
+
+
+async def _run(
+    connection: Connection,
+    tool: Tool | None,
+    tool_name: str,
+    arguments: dict[str, Any],
+    credential: _Credential,
+    urls: dict[str, Any],
+    progress_callback: ProgressCallback | None,
+) -> ToolResult:
+    if connection.connector == MCP_CONNECTOR:
+        from gateway.connectors import mcp_upstream
+
+        return await mcp_upstream.call_tool(
+            server_url=urls.get("server_url") or connection.settings.get("server_url", ""),
+            headers=credential.upstream_headers,
+            name=tool_name,
+            arguments=arguments,
+            progress_callback=progress_callback,
+            timeout=call_timeout(),
+        )
+    connector = get_connector(connection.connector)
+    assert connector is not None and tool is not None  # checked by tool_execute
+    return await connector.execute(
+        tool,
+        arguments,
+        credential=credential.value,
+        base_url=urls.get("api_base_url") or connector.api_base_url,
+        client=http_client(),
+        timeout=call_timeout(),
+    )
+
+
+def _unknown_tool(connection_name: str, tool_name: str) -> NotFound:
+    return NotFound(
+        f"Unknown tool '{tool_name[:128]}' on connection '{connection_name}'.",
+        code="unknown_tool",
+        details={"tool_name": tool_name[:128], "connection_name": connection_name},
+    )
