@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "vmcp_platform.exception_handler.api_exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "vmcp_platform.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -202,6 +202,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags from the path after the tenant prefix ("mcp", "connections", ...).
+    "SCHEMA_PATH_PREFIX": r"/t/\{tenant\}/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "vault.models.ConnectedAccount.Status",
+        "ReadinessStatusEnum": "configs.apis.mcp.ACCOUNT_STATUSES",
+    },
 }
 
 # ---------------------------------------------------------------- the product
