@@ -1,5 +1,18 @@
-"""ASGI routes served by Channels consumers rather than Django views (the MCP endpoint)."""
+"""ASGI routes served by Channels consumers rather than Django views (the MCP endpoint).
 
-from django.urls import URLPattern
+The same pattern matches with and without the trailing slash, so neither form redirects;
+Django's CSRF middleware never sees these requests (bearer-token API, no cookies).
+"""
 
-mcp_routes: list[URLPattern] = []
+from django.urls import URLPattern, re_path
+
+from gateway.mcp.consumer import McpConsumer
+from tenants.asgi import TenantASGIMiddleware
+
+mcp_routes: list[URLPattern] = [
+    re_path(
+        r"^t/(?P<tenant>[^/]+)/mcp/(?P<config_id>[^/]+)/?$",
+        TenantASGIMiddleware(McpConsumer.as_asgi()),
+        name="mcp-endpoint",
+    ),
+]

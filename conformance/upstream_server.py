@@ -1,0 +1,144 @@
+"""The upstream MCP server the conformance run proxies: the suite's fixture tools.
+
+Written with the official ``mcp`` SDK. The virtual server under test exposes every tool of
+this server through an ``mcp`` connection, so the suite's ``tools-call-*`` scenarios exercise
+the whole path: scope check, execution, the upstream call, and content passed through.
+
+    python conformance/upstream_server.py --port 8765   # serves http://127.0.0.1:8765/mcp
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import struct
+import wave
+
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
+    AudioContent,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    TextResourceContents,
+)
+
+# 1x1 red PNG.
+PNG_1X1 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0g"
+    "AAAABJRU5ErkJggg=="
+)
+
+
+def _wav() -> str:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(struct.pack("<80h", *([0] * 80)))
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def build_server() -> MCPServer:
+    server: MCPServer = MCPServer(name="conformance-upstream", version="1.0.0")
+
+    @server.tool(description="Returns a simple text response.")
+    def test_simple_text() -> list[TextContent]:
+        return [TextContent(type="text", text="This is a simple text response for testing.")]
+
+    @server.tool(description="Returns a 1x1 PNG image.")
+    def test_image_content() -> list[ImageContent]:
+        return [ImageContent(type="image", data=PNG_1X1, mime_type="image/png")]
+
+    @server.tool(description="Returns a short WAV clip.")
+    def test_audio_content() -> list[AudioContent]:
+        return [AudioContent(type="audio", data=_wav(), mime_type="audio/wav")]
+
+    @server.tool(description="Returns an embedded text resource.")
+    def test_embedded_resource() -> list[EmbeddedResource]:
+        return [
+            EmbeddedResource(
+                type="resource",
+                resource=TextResourceContents(
+                    uri="test://embedded-resource",
+                    mime_type="text/plain",
+                    text="This is an embedded resource content.",
+                ),
+            )
+        ]
+
+    @server.tool(description="Returns text, an image and an embedded resource.")
+    def test_multiple_content_types() -> list[TextContent | ImageContent | EmbeddedResource]:
+        return [
+            TextContent(type="text", text="Multiple content types test:"),
+            ImageContent(type="image", data=PNG_1X1, mime_type="image/png"),
+            EmbeddedResource(
+                type="resource",
+                resource=TextResourceContents(
+                    uri="test://mixed-content-resource",
+                    mime_type="application/json",
+                    text='{"test":"data","value":123}',
+                ),
+            ),
+        ]
+
+    @server.tool(description="Sends three info log messages while it runs.")
+    async def test_tool_with_logging(ctx: Context) -> str:
+        await ctx.info("Tool execution started")
+        await asyncio.sleep(0.05)
+        await ctx.info("Tool processing data")
+        await asyncio.sleep(0.05)
+        await ctx.info("Tool execution completed")
+        return "Tool with logging executed successfully"
+
+    @server.tool(description="Logs one message (only when the client asked for logs).")
+    async def test_logging_tool(ctx: Context) -> str:
+        await ctx.info("test_logging_tool ran")
+        return "logged"
+
+    @server.tool(description="Always fails.")
+    def test_error_handling() -> str:
+        raise ToolError("This tool intentionally returns an error for testing")
+
+    @server.tool(description="Reports progress 0/100, 50/100, 100/100.")
+    async def test_tool_with_progress(ctx: Context) -> str:
+        for value in (0, 50, 100):
+            await ctx.report_progress(value, 100)
+            await asyncio.sleep(0.05)
+        return "Progress tool completed"
+
+    @server.tool(description="Needs the client's sampling capability (diagnostic).")
+    async def test_missing_capability(ctx: Context) -> str:
+        # The gateway's upstream client declares no sampling (it relays no server→client
+        # requests), so this always answers MissingRequiredClientCapability (-32021).
+        raise MCPError(
+            MISSING_REQUIRED_CLIENT_CAPABILITY,
+            "This tool requires the client's sampling capability",
+            {"requiredCapabilities": {"sampling": {}}},
+        )
+
+    @server.tool(description="Asks the client for input mid-call (diagnostic).")
+    async def test_streaming_elicitation(ctx: Context) -> str:
+        raise ToolError("This tool needs elicitation, which this server cannot ask for here")
+
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    app = build_server().streamable_http_app(json_response=False, stateless_http=False)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
