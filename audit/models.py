@@ -66,6 +66,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["outcome", "-occurred_at"], name="audit_outcome"),
             models.Index(fields=["config_id", "-occurred_at"], name="audit_config"),
             models.Index(fields=["event_type", "-occurred_at"], name="audit_event_type"),
+            models.Index(fields=["connection_name", "-occurred_at"], name="audit_connection"),
         ]
 
     def __str__(self) -> str:

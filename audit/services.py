@@ -24,6 +24,15 @@ _SENSITIVE_KEY_PARTS = (
     "code_verifier",
     "private",
 )
+# Keys naming a thing rather than holding it ("api_key_id", "session_token_id", "secret_name").
+_REFERENCE_KEY_SUFFIXES = ("_id", "_ids", "_name", "_type", "_at", "_count")
+
+
+def _is_sensitive_key(key: str) -> bool:
+    lowered = key.lower()
+    if lowered.endswith(_REFERENCE_KEY_SUFFIXES):
+        return False
+    return any(part in lowered for part in _SENSITIVE_KEY_PARTS)
 
 
 def sanitize(value: Any, *, depth: int = 0) -> Any:
@@ -32,9 +41,7 @@ def sanitize(value: Any, *, depth: int = 0) -> Any:
         return "[TRUNCATED]"
     if isinstance(value, dict):
         return {
-            str(k): "[REDACTED]"
-            if any(part in str(k).lower() for part in _SENSITIVE_KEY_PARTS)
-            else sanitize(v, depth=depth + 1)
+            str(k): "[REDACTED]" if _is_sensitive_key(str(k)) else sanitize(v, depth=depth + 1)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
