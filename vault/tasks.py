@@ -1,4 +1,6 @@
-"""Celery adapters for token refresh: a periodic fan-out, one task per tenant schema."""
+"""Celery adapters for token refresh: a periodic fan-out, one task per tenant schema.
+
+Spent connect links and OAuth states are cleaned by the audit app's daily purge."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from django_tenants.utils import get_public_schema_name, tenant_context
 from tenants.models import Tenant
 from vmcp_platform.celery import app
 
-from .services.links import connect_records_purge
 from .services.refresh import accounts_refresh_expiring
 
 logger = logging.getLogger(__name__)
@@ -33,18 +34,6 @@ def refresh_expiring_all_tenants() -> int:
     return queued
 
 
-@app.task(name="vault.tasks.purge_connect_records_all_tenants")
-def purge_connect_records_all_tenants() -> int:
-    """Queue one ``purge_connect_records`` per tenant, sent from its schema."""
-    tenants = Tenant.objects.exclude(schema_name=get_public_schema_name())
-    queued = 0
-    for tenant in tenants.order_by("pk").iterator():
-        with tenant_context(tenant):
-            purge_connect_records.delay(tenant.pk)
-        queued += 1
-    return queued
-
-
 @app.task(
     name="vault.tasks.refresh_expiring_accounts",
     autoretry_for=(OperationalError,),
@@ -61,13 +50,3 @@ def refresh_expiring_accounts(tenant_id: int) -> dict[str, int]:
     if counts.get("failed"):
         logger.warning("refresh: %d account(s) of %s failed", counts["failed"], tenant.slug)
     return counts
-
-
-@app.task(name="vault.tasks.purge_connect_records")
-def purge_connect_records(tenant_id: int) -> dict[str, int]:
-    """Delete the tenant's connect links and OAuth states a day past their expiry."""
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return {}
-    with tenant_context(tenant):
-        return connect_records_purge()

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.models import AuditEvent
+from audit.purge import purge_expired
 from gateway.connectors import get_connector
 from tenants.services import api_key_create
 from tests.conftest import free_port, run_daphne
@@ -32,7 +33,6 @@ from vault.models import ConnectedAccount, ConnectLink, OAuthState, Secret
 from vault.secrets import secret_put
 from vault.services import account_credential_for_call
 from vault.services.accounts import account_tokens
-from vault.tasks import purge_connect_records
 
 # The fake providers' fixtures, registered for this module.
 fake_providers_server = fakes_plugin.fake_providers_server
@@ -445,9 +445,10 @@ def test_purge_removes_long_expired_links_and_states_with_their_verifiers(
         )
         OAuthState.objects.update(expires_at=timezone.now() - timedelta(days=2))
 
-    counts = purge_connect_records(acme.pk)
+    counts = purge_expired(tenant=acme)
 
-    assert counts == {"links": 1, "states": 1}
+    assert (counts["connect_links"], counts["oauth_states"]) == (1, 1)
     assert _secret_count(acme, Secret.OwnerType.OAUTH_STATE) == 0
     assert browser.get(path_of(fresh)).status_code == 200
-    assert purge_connect_records(acme.pk) == {"links": 0, "states": 0}
+    again = purge_expired(tenant=acme)
+    assert (again["connect_links"], again["oauth_states"]) == (0, 0)

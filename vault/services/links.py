@@ -131,30 +131,3 @@ def connect_link_store_api_key(*, token: str, api_key: str) -> ConnectedAccount:
         )
         connect_link_consume(link=link)
     return account
-
-
-def connect_records_purge(*, older_than: timedelta = timedelta(days=1)) -> dict[str, int]:
-    """Delete links and OAuth states that expired more than ``older_than`` ago (and the PKCE
-    verifiers of states never used); idempotent, bounded batches."""
-    from vault.models import OAuthState, Secret
-    from vault.secrets import secrets_delete_for_owners
-
-    cutoff = timezone.now() - older_than
-    counts = {"links": 0, "states": 0}
-    while True:
-        with transaction.atomic():
-            ids = list(
-                OAuthState.objects.filter(expires_at__lt=cutoff).values_list("pk", flat=True)[:500]
-            )
-            if not ids:
-                break
-            secrets_delete_for_owners(owner_type=Secret.OwnerType.OAUTH_STATE, owner_ids=ids)
-            counts["states"] += OAuthState.objects.filter(pk__in=ids).delete()[0]
-    while True:
-        ids = list(
-            ConnectLink.objects.filter(expires_at__lt=cutoff).values_list("pk", flat=True)[:500]
-        )
-        if not ids:
-            break
-        counts["links"] += ConnectLink.objects.filter(pk__in=ids).delete()[0]
-    return counts
