@@ -5,7 +5,7 @@ A non-member gets 404, not 403: the tenant's existence is not theirs to learn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import wraps
 from typing import Any
 
@@ -17,7 +17,15 @@ from .selectors import membership_get
 View = Callable[..., HttpResponse]
 
 
-def tenant_member_required(*, write: bool = False) -> Callable[[View], View]:
+def tenant_member_required(
+    *, write: bool = False, roles: Collection[str] | None = None
+) -> Callable[[View], View]:
+    """``write``: owners and admins only; ``roles``: only these roles (e.g. owner-only pages).
+
+    A member whose role does not qualify gets 404 on GET (the page is not theirs to see) and
+    403 on anything else (a refused change).
+    """
+
     def decorator(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, tenant: str, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -26,7 +34,9 @@ def tenant_member_required(*, write: bool = False) -> Callable[[View], View]:
             membership = membership_get(user=request.user, tenant=request.tenant)  # type: ignore[attr-defined]
             if membership is None:
                 raise Http404("No such tenant.")
-            if write and not membership.can_write:
+            if (write and not membership.can_write) or (
+                roles is not None and membership.role not in roles
+            ):
                 raise (
                     Http404("Not available to your role.")
                     if request.method == "GET"

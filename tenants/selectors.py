@@ -28,6 +28,10 @@ def memberships_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:
     )
 
 
+def memberships_for_tenant(*, tenant: Tenant) -> QuerySet[Membership]:
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__email")
+
+
 def api_key_get_active(*, secret: str, tenant: Tenant) -> ApiKey | None:
     """The tenant's active key for this secret; a key of another tenant does not exist here."""
     if not tokens.is_well_formed(secret, tokens.API_KEY_PREFIX):

@@ -168,6 +168,117 @@ def api_key_touch(*, api_key: ApiKey) -> None:
         api_key.last_used_at = now
 
 
+# Bounds of the settings a tenant admin may change, checked before anything is written.
+TENANT_SETTING_BOUNDS: dict[str, tuple[int, int]] = {
+    "audit_retention_days": (1, 3650),
+    "rate_limit_per_minute": (1, 1_000_000),
+    "user_rate_limit_per_minute": (1, 1_000_000),
+}
+TENANT_SETTING_FLAGS = frozenset({"store_tool_arguments"})
+
+
+def tenant_settings_update(*, tenant: Tenant, actor: str, **fields: object) -> Tenant:
+    """Change the tenant's own settings; every invalid field is reported, none is written."""
+    errors: dict[str, str] = {}
+    for name, value in fields.items():
+        if name in TENANT_SETTING_FLAGS:
+            if not isinstance(value, bool):
+                errors[name] = "Must be true or false."
+        elif name in TENANT_SETTING_BOUNDS:
+            low, high = TENANT_SETTING_BOUNDS[name]
+            # bool is an int in Python; True is not a retention period.
+            if isinstance(value, bool) or not isinstance(value, int):
+                errors[name] = "Must be a whole number."
+            elif not low <= value <= high:
+                errors[name] = f"Must be between {low:,} and {high:,}."
+        else:
+            errors[name] = "Not a setting that can be changed."
+    if errors:
+        raise ValidationFailed(
+            "Some settings are not valid: " + ", ".join(sorted(errors)) + ".",
+            details={"fields": errors},
+        )
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changes = {
+            name: {"from": getattr(locked, name), "to": value}
+            for name, value in fields.items()
+            if getattr(locked, name) != value
+        }
+        if changes:
+            for name in changes:
+                setattr(locked, name, fields[name])
+            locked.save(update_fields=list(changes))
+            _audit(tenant, "settings.changed", actor=actor, extra={"changes": changes})
+    for name in changes:
+        setattr(tenant, name, fields[name])
+    return tenant
+
+
+def membership_change(*, tenant: Tenant, email: str, role: str, actor: str) -> Membership:
+    """Add a member by e-mail (creating a password-less user if new) or change their role."""
+    if role not in Membership.Role.values:
+        raise ValidationFailed(
+            f"Unknown role {role!r}; choose one of {', '.join(Membership.Role.values)}.",
+            details={"fields": {"role": "Choose owner, admin or auditor."}},
+        )
+    with transaction.atomic():
+        user = user_get_or_create(email=email)
+        current = Membership.objects.select_for_update().filter(tenant=tenant, user=user).first()
+        if current is not None and current.role == role:
+            return current
+        if current is not None and current.role == Membership.Role.OWNER:
+            _ensure_another_owner(tenant, current)
+        membership = membership_set(tenant=tenant, user=user, role=role)
+        _audit(
+            tenant,
+            "member.changed",
+            actor=actor,
+            extra={
+                "member": user.get_username(),
+                "from": current.role if current else None,
+                "to": role,
+            },
+        )
+    return membership
+
+
+def membership_remove(*, tenant: Tenant, membership_id: int, actor: str) -> None:
+    """Take a user out of the tenant; the last owner cannot be removed."""
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update()
+            .select_related("user")
+            .filter(tenant=tenant, pk=membership_id)
+            .first()
+        )
+        if membership is None:
+            raise NotFound("No such member.", details={"id": membership_id})
+        if membership.role == Membership.Role.OWNER:
+            _ensure_another_owner(tenant, membership)
+        member, role = membership.user.get_username(), membership.role
+        membership.delete()
+        _audit(
+            tenant,
+            "member.changed",
+            actor=actor,
+            extra={"member": member, "from": role, "to": None},
+        )
+
+
+def _ensure_another_owner(tenant: Tenant, membership: Membership) -> None:
+    others = (
+        Membership.objects.select_for_update()
+        .filter(tenant=tenant, role=Membership.Role.OWNER)
+        .exclude(pk=membership.pk)
+    )
+    if not others.exists():
+        raise Conflict(
+            "A tenant needs at least one owner; make someone else owner first.",
+            details={"fields": {"role": "The last owner must stay owner."}},
+        )
+
+
 def _audit(tenant: Tenant, event_type: str, *, actor: str, extra: dict) -> None:
     """Record into the tenant's audit trail (the audit app owns the model)."""
     from audit.services import audit_record_for_tenant

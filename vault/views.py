@@ -22,7 +22,9 @@ from .services.oauth import oauth_scopes_for
 
 def _private(response: HttpResponse) -> HttpResponse:
     # The URL carries the link token or the authorization code: never leak it in a Referer.
-    response["Referrer-Policy"] = "no-referrer"
+    # "same-origin", not "no-referrer": browsers send "Origin: null" under no-referrer, which
+    # Django's CSRF check rejects, so the connect form could not be submitted.
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

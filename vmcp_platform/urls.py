@@ -1,20 +1,19 @@
 """Routes. Everything tenant-scoped lives under /t/<tenant>/ (see tenants.middleware)."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.contrib.staticfiles import views as staticfiles_views
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from tenants import views as tenant_views
 
 from . import health
 
-dashboard_patterns = (
-    [path("", tenant_views.dashboard_home, name="home")],
-    "dashboard",
-)
-
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    # Daphne serves no files itself: the dashboard's few small static files (CSS, vendored htmx,
+    # API docs UI) come from the app. A reverse proxy or WhiteNoise may take this over.
+    re_path(r"^static/(?P<path>.+)$", staticfiles_views.serve, {"insecure": True}),
     path("readyz", health.readyz, name="readyz"),
     path("login/", auth_views.LoginView.as_view(template_name="tenants/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -22,7 +21,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    path("t/<slug:tenant>/dashboard/", include(dashboard_patterns)),
+    path("t/<slug:tenant>/dashboard/", include("dashboard.urls", namespace="dashboard")),
     path("t/<slug:tenant>/api/v1/", include("vmcp_platform.api_urls")),
     # End-user connect pages and the deployment-wide OAuth callback.
     path("", include("vault.urls")),

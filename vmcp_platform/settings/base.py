@@ -36,6 +36,7 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
+    "dashboard",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

@@ -1,0 +1,182 @@
+"""The virtual server builder's state: which tools are ticked, overrides, and what they cost.
+
+The same state is built from a saved config (edit), from the submitted form (save, and the live
+estimate the page asks for as tools are ticked), and turned into the mappings that
+``configs.services.mcp_configs`` validates and stores.
+
+Form field names: ``all:<connection>`` (every tool, including future ones), ``tool:<connection>``
+(one value per ticked tool), ``oname:<connection>:<tool>`` and ``odesc:<connection>:<tool>``
+(overrides). Connection and tool names never contain ':'.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from configs.models import Connection, McpConfig, ToolMapping
+from configs.selectors import connection_tools
+from configs.tools import config_mappings
+
+from .catalog import estimate_tokens
+
+ERROR_KEY_RE = re.compile(r"^connection_tool_mappings\[(\d+)\](?:\.overrides\.([^.]+))?")
+
+
+@dataclass
+class ToolRow:
+    name: str
+    description: str
+    definition: dict[str, Any]
+    checked: bool = False
+    override_name: str = ""
+    override_description: str = ""
+    error: str = ""
+
+    @property
+    def exposed(self) -> dict[str, Any]:
+        """The definition the agent receives, overrides applied."""
+        out = dict(self.definition)
+        if self.override_name:
+            out["name"] = self.override_name
+        if self.override_description:
+            out["description"] = self.override_description
+        return out
+
+    @property
+    def tokens(self) -> int:
+        return estimate_tokens(self.exposed)
+
+    @property
+    def full_tokens(self) -> int:
+        return estimate_tokens(self.definition)
+
+
+@dataclass
+class Panel:
+    connection: Connection
+    rows: list[ToolRow]
+    all_tools: bool = False
+    error: str = ""
+
+    @property
+    def included(self) -> bool:
+        return self.all_tools or any(r.checked for r in self.rows)
+
+    @property
+    def selected(self) -> list[ToolRow]:
+        return list(self.rows) if self.all_tools else [r for r in self.rows if r.checked]
+
+    @property
+    def selected_count(self) -> int:
+        return len(self.selected)
+
+    @property
+    def selected_tokens(self) -> int:
+        return sum(r.tokens for r in self.selected)
+
+    @property
+    def full_tokens(self) -> int:
+        return sum(r.full_tokens for r in self.rows)
+
+    def mapping(self) -> dict[str, Any]:
+        overrides = {}
+        for row in self.selected:
+            override = {
+                key: value
+                for key, value in (
+                    ("name", row.override_name),
+                    ("description", row.override_description),
+                )
+                if value
+            }
+            if override:
+                overrides[row.name] = override
+        tools = [ToolMapping.ALL_TOOLS] if self.all_tools else [r.name for r in self.selected]
+        return {"connection_name": self.connection.name, "tools": tools, "overrides": overrides}
+
+
+@dataclass
+class Builder:
+    panels: list[Panel]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def included(self) -> list[Panel]:
+        return [p for p in self.panels if p.included]
+
+    @property
+    def tool_count(self) -> int:
+        return sum(p.selected_count for p in self.included)
+
+    @property
+    def catalog_count(self) -> int:
+        return sum(len(p.rows) for p in self.included)
+
+    @property
+    def tokens(self) -> int:
+        return sum(p.selected_tokens for p in self.included)
+
+    @property
+    def catalog_tokens(self) -> int:
+        return sum(p.full_tokens for p in self.included)
+
+    def mappings(self) -> list[dict[str, Any]]:
+        return [p.mapping() for p in self.included]
+
+    def attach_errors(self, details: Mapping[str, Any]) -> dict[str, str]:
+        """Put the service's mapping errors on their connection or tool; return the rest."""
+        rest: dict[str, str] = {}
+        included = self.included
+        for key, message in details.items():
+            match = ERROR_KEY_RE.match(key)
+            if match is None or int(match[1]) >= len(included):
+                rest[key] = str(message)
+                continue
+            panel = included[int(match[1])]
+            row = next((r for r in panel.rows if r.name == match[2]), None)
+            if row is not None:
+                row.error = str(message)
+            else:
+                panel.error = str(message)
+        return rest
+
+
+def _rows(connection: Connection) -> list[ToolRow]:
+    return [
+        ToolRow(name=d["name"], description=d.get("description", ""), definition=d)
+        for d in connection_tools(connection)
+    ]
+
+
+def builder_from_post(data: Any, connections: Iterable[Connection]) -> Builder:
+    panels = []
+    for connection in connections:
+        name = connection.name
+        ticked = set(data.getlist(f"tool:{name}"))
+        rows = _rows(connection)
+        for row in rows:
+            row.checked = row.name in ticked
+            row.override_name = data.get(f"oname:{name}:{row.name}", "").strip()
+            row.override_description = data.get(f"odesc:{name}:{row.name}", "").strip()
+        panels.append(Panel(connection, rows, all_tools=bool(data.get(f"all:{name}"))))
+    return Builder(panels)
+
+
+def builder_from_config(config: McpConfig | None, connections: Iterable[Connection]) -> Builder:
+    mappings = {m.connection_id: m for m in config_mappings(config)} if config else {}
+    panels = []
+    for connection in connections:
+        rows = _rows(connection)
+        mapping = mappings.get(connection.pk)
+        all_tools = bool(mapping and mapping.exposes_all)
+        if mapping is not None:
+            for row in rows:
+                override = (mapping.overrides or {}).get(row.name) or {}
+                row.checked = all_tools or row.name in mapping.tools
+                row.override_name = override.get("name", "")
+                row.override_description = override.get("description", "")
+        panels.append(Panel(connection, rows, all_tools=all_tools))
+    return Builder(panels)

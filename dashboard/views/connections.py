@@ -1,0 +1,273 @@
+"""Connections: list, create, edit (secrets write-only), delete, and tool sync for upstreams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from configs.models import Connection
+from configs.selectors import (
+    MCP_CONNECTOR,
+    connection_effective_urls,
+    connection_get,
+    connection_list,
+    connection_redirect_uri,
+    connection_secret_status,
+    connection_tools,
+)
+from configs.services import connections as services
+from gateway.connectors import all_connectors
+from tenants.access import tenant_member_required
+from vmcp_platform.errors import ApplicationError, NotFound
+
+from ._common import actor_of, confirm_page, confirmed, form_error, render_page
+
+URL_FIELDS = ("api_base_url", "authorize_url", "token_url", "revoke_url")
+
+
+def _connector_choices() -> list[tuple[str, str]]:
+    return [
+        *((c.slug, f"{c.name} ({c.slug})") for c in all_connectors()),
+        (MCP_CONNECTOR, "Upstream MCP server (mcp)"),
+    ]
+
+
+class ConnectionForm(forms.Form):
+    """Every setting of every kind of connection; the page shows only the relevant ones."""
+
+    name = forms.CharField(
+        max_length=100,
+        help_text="How virtual servers and the API refer to it, e.g. “gmail” or “crm-mcp”. "
+        "Lower-case letters, digits, '_' and '-'. It cannot be changed later.",
+    )
+    connector = forms.ChoiceField(
+        choices=_connector_choices, widget=forms.Select(attrs={"data-kind-switch": ""})
+    )
+    auth_type = forms.ChoiceField(
+        choices=Connection.AuthType.choices,
+        widget=forms.Select(attrs={"data-kind-switch": ""}),
+        label="Authentication",
+        help_text="oauth2: each user signs in to the provider · api_key: each user pastes a key"
+        " · shared_header: one header for everybody (upstream MCP) · none: no credential.",
+    )
+    client_id = forms.CharField(required=False, max_length=500, label="OAuth client id")
+    client_secret = forms.CharField(
+        required=False,
+        label="OAuth client secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted, never shown again.",
+    )
+    scopes = forms.CharField(
+        required=False,
+        label="Scopes",
+        help_text="Separated by spaces; empty means the connector's default scopes.",
+    )
+    server_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Server URL"
+    )
+    header_name = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Header name",
+        help_text="The header carrying the shared value or each user's key (default "
+        "Authorization; a key there is sent as “Bearer <key>”).",
+    )
+    shared_header = forms.CharField(
+        required=False,
+        label="Shared header value",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted, never shown again.",
+    )
+    api_base_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="API base URL"
+    )
+    authorize_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Authorize URL"
+    )
+    token_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Token URL"
+    )
+    revoke_url = forms.CharField(required=False, max_length=500, label="Revoke URL")
+
+    def payload(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(settings, secrets) for the connections service, from the fields this kind uses."""
+        data = self.cleaned_data
+        is_mcp = data["connector"] == MCP_CONNECTOR
+        settings: dict[str, Any] = {}
+        if is_mcp:
+            settings["server_url"] = data["server_url"] or None
+            settings["header_name"] = data["header_name"] or None
+        else:
+            settings["api_base_url"] = data["api_base_url"] or None
+        if not is_mcp and data["auth_type"] == Connection.AuthType.OAUTH2:
+            settings["client_id"] = data["client_id"] or None
+            settings["scopes"] = data["scopes"].split() or None
+            for key in ("authorize_url", "token_url", "revoke_url"):
+                settings[key] = data[key] or None
+        secrets = {}
+        if data["auth_type"] == Connection.AuthType.OAUTH2 and data["client_secret"]:
+            secrets["client_secret"] = data["client_secret"]
+        if data["auth_type"] == Connection.AuthType.SHARED_HEADER and data["shared_header"]:
+            secrets["shared_header"] = data["shared_header"]
+        return settings, secrets
+
+
+def _initial(connection: Connection) -> dict[str, Any]:
+    settings = connection.settings or {}
+    return {
+        "name": connection.name,
+        "connector": connection.connector,
+        "auth_type": connection.auth_type,
+        **{k: v for k, v in settings.items() if k != "scopes"},
+        "scopes": " ".join(settings.get("scopes") or []),
+    }
+
+
+def _connection_or_404(name: str) -> Connection:
+    try:
+        return connection_get(name=name)
+    except NotFound:
+        raise Http404("No such connection.") from None
+
+
+def _detail_url(request: HttpRequest, name: str) -> str:
+    return reverse(
+        "dashboard:connection",
+        kwargs={"tenant": request.tenant.slug, "name": name},  # type: ignore[attr-defined]
+    )
+
+
+def _form_page(
+    request: HttpRequest, form: ConnectionForm, connection: Connection | None, status: int = 200
+) -> HttpResponse:
+    return render_page(
+        request,
+        "dashboard/connections/form.html",
+        "connections",
+        {
+            "form": form,
+            "connection": connection,
+            "redirect_uri": connection_redirect_uri(),
+            "secrets": connection_secret_status(connection) if connection else {},
+        },
+        status=status,
+    )
+
+
+@tenant_member_required()
+def connection_list_page(request: HttpRequest) -> HttpResponse:
+    rows = [{"connection": c, "tools": len(connection_tools(c))} for c in connection_list()]
+    return render_page(request, "dashboard/connections/list.html", "connections", {"rows": rows})
+
+
+@tenant_member_required()
+def connection_detail(request: HttpRequest, name: str) -> HttpResponse:
+    connection = _connection_or_404(name)
+    return render_page(
+        request,
+        "dashboard/connections/detail.html",
+        "connections",
+        {
+            "connection": connection,
+            "urls": connection_effective_urls(connection),
+            "secrets": connection_secret_status(connection),
+            "tools": connection_tools(connection),
+            "redirect_uri": connection_redirect_uri(),
+            "is_mcp": connection.connector == MCP_CONNECTOR,
+        },
+    )
+
+
+@tenant_member_required(write=True)
+def connection_new(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        initial = {"connector": request.GET.get("connector", ""), "auth_type": "oauth2"}
+        return _form_page(request, ConnectionForm(initial=initial), None)
+    form = ConnectionForm(request.POST)
+    if form.is_valid():
+        settings, secrets = form.payload()
+        try:
+            connection = services.connection_create(
+                name=form.cleaned_data["name"],
+                connector=form.cleaned_data["connector"],
+                auth_type=form.cleaned_data["auth_type"],
+                settings={k: v for k, v in settings.items() if v is not None},
+                secrets=secrets,
+                actor=actor_of(request),
+            )
+        except ApplicationError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Connection “{connection.name}” created.")
+            return redirect(_detail_url(request, connection.name))
+    return _form_page(request, form, None, status=400)
+
+
+@tenant_member_required(write=True)
+def connection_edit(request: HttpRequest, name: str) -> HttpResponse:
+    connection = _connection_or_404(name)
+    initial = _initial(connection)
+    if request.method != "POST":
+        return _form_page(request, _fixed_kind(ConnectionForm(initial=initial)), connection)
+    form = _fixed_kind(ConnectionForm(request.POST, initial=initial))
+    if form.is_valid():
+        settings, secrets = form.payload()
+        try:
+            services.connection_update(
+                connection=connection, settings=settings, secrets=secrets, actor=actor_of(request)
+            )
+        except ApplicationError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Connection “{connection.name}” saved.")
+            return redirect(_detail_url(request, connection.name))
+    return _form_page(request, form, connection, status=400)
+
+
+def _fixed_kind(form: ConnectionForm) -> ConnectionForm:
+    # Virtual servers and accounts refer to these; the service keeps them fixed too.
+    for field in ("name", "connector", "auth_type"):
+        form.fields[field].disabled = True
+    form.fields["name"].help_text = ""
+    form.fields["client_secret"].help_text = "Leave empty to keep the stored secret."
+    form.fields["shared_header"].help_text = "Leave empty to keep the stored value."
+    return form
+
+
+@tenant_member_required(write=True)
+def connection_delete(request: HttpRequest, name: str) -> HttpResponse:
+    connection = _connection_or_404(name)
+    if not confirmed(request):
+        accounts = connection.accounts.count()
+        return confirm_page(
+            request,
+            title="Delete connection",
+            question=f"Delete the connection “{connection.name}”?",
+            consequence=f"Its {accounts} connected account(s) and their stored credentials are "
+            "destroyed, and its tools disappear from every virtual server that uses it.",
+            action="Delete connection",
+            cancel_url=_detail_url(request, connection.name),
+            section="connections",
+        )
+    services.connection_delete(connection=connection, actor=actor_of(request))
+    messages.success(request, f"Connection “{connection.name}” deleted.")
+    return redirect("dashboard:connections", tenant=request.tenant.slug)  # type: ignore[attr-defined]
+
+
+@tenant_member_required(write=True)
+def connection_sync(request: HttpRequest, name: str) -> HttpResponse:
+    connection = _connection_or_404(name)
+    if request.method != "POST":
+        return redirect(_detail_url(request, connection.name))
+    try:
+        tools = services.connection_sync_tools(connection=connection, actor=actor_of(request))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Synced: {len(tools)} tools.")
+    return redirect(_detail_url(request, connection.name))
