@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -125,7 +126,29 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _ensure_chromium() -> None:
+    """The browser tests drive Debian's chromium; install it where we may (CI runs as root)."""
+    if os.environ.get("VMCP_CHROMIUM") or shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print(
+            "! chromium is missing: the browser tests will fail. Install Debian's chromium "
+            "package (apt-get install -y chromium) or set VMCP_CHROMIUM.",
+            flush=True,
+        )
+        return
+    print("· installing Debian's chromium for the browser tests …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium"],
+        env=env,
+        check=False,
+    )
+
+
 def test(args: argparse.Namespace) -> int:
+    _ensure_chromium()
     print("· ruff check", flush=True)
     lint = subprocess.run([PY, "-m", "ruff", "check", "."], cwd=BASE_DIR)
     if lint.returncode != 0:
