@@ -29,7 +29,7 @@ from tenants.models import Tenant
 BASE_DIR = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 
-pytest_plugins = ["tests.fakes.plugin"]
+pytest_plugins = ["tests.fakes.plugin", "tests.secret_scan"]
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,10 @@ def live_env() -> dict[str, str]:
 @contextmanager
 def run_daphne(port: int | None = None, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Start the real ASGI app under daphne on loopback; yields its base URL."""
+    from tests.secret_scan import daphne_log_file
+
     port = port or free_port()
+    log_file = daphne_log_file(port)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -172,10 +175,16 @@ def run_daphne(port: int | None = None, extra_env: dict[str, str] | None = None)
         ],
         cwd=BASE_DIR,
         env={**live_env(), **(extra_env or {})},
+        # Kept for the suite's secret scan (tests/secret_scan.py) and for failure reports.
+        stdout=log_file.open("ab"),
+        stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(f"{base_url}/healthz", process)
+        try:
+            _wait_for(f"{base_url}/healthz", process)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; daphne said:\n{log_file.read_text()[-3000:]}") from None
         yield base_url
     finally:
         process.terminate()
@@ -219,4 +228,10 @@ def live_tenant(django_db_blocker, django_db_setup, request) -> Iterator[Tenant]
             yield tenant
         finally:
             connection.set_schema_to_public()
+            # Rows written by other processes (daphne, Celery) die with the schema: scan first.
+            from audit.models import AuditEvent
+            from tests.secret_scan import collect_audit_rows
+
+            with tenant_context(tenant):
+                collect_audit_rows(AuditEvent.objects.all())
             tenant_delete(tenant=tenant)
