@@ -40,8 +40,10 @@ from vmcp_platform.errors import RateLimited, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Short timeouts: a rate-limit check must never be what makes a tool call hang.
-SOCKET_TIMEOUT_SECONDS = 0.5
+# Bounded timeouts: a rate-limit check must never make a tool call hang, yet a busy machine
+# (a burst of calls on two cores) must not turn legitimate calls into 503s. A Redis that is
+# down refuses the connection at once; only a hung one waits this long.
+SOCKET_TIMEOUT_SECONDS = 2.0
 MICROS_PER_MINUTE = 60_000_000
 MAX_CONNECTIONS = 50
 POOL_WAIT_SECONDS = 2.0
