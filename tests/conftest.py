@@ -72,6 +72,13 @@ def django_db_setup(django_db_setup, django_db_blocker):  # noqa: ANN001 - pytes
             membership_set(tenant=tenants[persona.tenant_slug], user=user, role=persona.role)
         connection.set_schema_to_public()
     yield
+    # Threads and child processes of some tests may still hold connections; the test database
+    # cannot be dropped while they do.
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     if own_database is not None:
         with django_db_blocker.unblock():
             teardown_databases(own_database, verbosity=0)
