@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from vmcp_platform.api import TenantAPIView
+from vmcp_platform.pagination import DEFAULT_LIMIT
 
 from .export import FORMATS, export_parts, export_parts_async
 from .models import EventType, Outcome
@@ -71,7 +72,9 @@ class AuditEventOutput(serializers.Serializer):
 class AuditEventListApi(TenantAPIView):
     class FilterSerializer(AuditFilterSerializer):
         cursor = serializers.CharField(required=False, max_length=200)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=200, default=DEFAULT_LIMIT
+        )
 
     class PageSerializer(serializers.Serializer):
         data = AuditEventOutput(many=True)
@@ -89,7 +92,7 @@ class AuditEventListApi(TenantAPIView):
         )
         return Response(
             {
-                "data": AuditEventOutput(page.events, many=True).data,
+                "data": AuditEventOutput(page.items, many=True).data,
                 "next_cursor": page.next_cursor,
             }
         )

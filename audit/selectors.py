@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
-from django.utils.dateparse import parse_datetime
+from django.db.models import QuerySet
 
 from vmcp_platform.errors import NotFound, ValidationFailed
+from vmcp_platform.pagination import DESC, OrderFields, Page, keyset_page, ordering
 
 from .models import AuditEvent
+
+# The order the (-occurred_at, -id) index serves and the cursor relies on.
+AUDIT_ORDER: OrderFields = (("occurred_at", DESC), ("id", DESC))
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,6 @@ class AuditFilters:
     event_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AuditPage:
-    events: list[AuditEvent]
-    next_cursor: str | None
 
 
 def audit_events_filtered(*, filters: AuditFilters) -> QuerySet[AuditEvent]:
@@ -54,22 +48,18 @@ def audit_events_filtered(*, filters: AuditFilters) -> QuerySet[AuditEvent]:
         qs = qs.filter(occurred_at__gte=filters.since)
     if filters.until is not None:
         qs = qs.filter(occurred_at__lt=filters.until)
-    # The order the (-occurred_at, -id) index serves and the cursor relies on.
-    return qs.order_by("-occurred_at", "-id")
+    return qs.order_by(*ordering(AUDIT_ORDER))
 
 
-def audit_event_page(*, filters: AuditFilters, cursor: str | None, limit: int) -> AuditPage:
+def audit_event_page(*, filters: AuditFilters, cursor: str | None, limit: int) -> Page[AuditEvent]:
     """One page of events after ``cursor``; keyset pagination, so pages never skip or repeat."""
-    qs = audit_events_filtered(filters=filters)
-    if cursor:
-        occurred_at, last_id = cursor_decode(cursor)
-        qs = qs.filter(Q(occurred_at__lt=occurred_at) | Q(occurred_at=occurred_at, id__lt=last_id))
-    events = list(qs[: limit + 1])
-    next_cursor = None
-    if len(events) > limit:
-        events = events[:limit]
-        next_cursor = cursor_encode(events[-1])
-    return AuditPage(events=events, next_cursor=next_cursor)
+    return keyset_page(
+        audit_events_filtered(filters=filters),
+        order_fields=AUDIT_ORDER,
+        cursor=cursor,
+        limit=limit,
+        error=_invalid_cursor,
+    )
 
 
 def audit_event_get(*, event_id: int) -> AuditEvent:
@@ -80,20 +70,7 @@ def audit_event_get(*, event_id: int) -> AuditEvent:
     return event
 
 
-def cursor_encode(event: AuditEvent) -> str:
-    raw = json.dumps([event.occurred_at.isoformat(), event.pk], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def cursor_decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        occurred_at_text, last_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        occurred_at = parse_datetime(occurred_at_text)
-        if occurred_at is None or occurred_at.tzinfo is None or not isinstance(last_id, int):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
-        raise ValidationFailed(
-            "The cursor is not one this API returned.", details={"cursor": ["Invalid cursor."]}
-        ) from None
-    return occurred_at, last_id
+def _invalid_cursor(cursor: str) -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not one this API returned.", details={"cursor": ["Invalid cursor."]}
+    )

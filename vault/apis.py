@@ -16,12 +16,12 @@ from rest_framework.response import Response
 from configs.selectors import connection_get
 from vmcp_platform.api import TenantAPIView
 from vmcp_platform.errors import ValidationFailed
+from vmcp_platform.pagination import keyset_page, parse_limit
 
 from .models import ConnectedAccount
-from .selectors import account_get, account_list, paginate
+from .selectors import ACCOUNT_ORDER, account_get, account_list
 from .services import account_get_or_create, account_revoke, connect_link_create
 
-DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
@@ -86,11 +86,18 @@ class ConnectedAccountListCreateApi(TenantAPIView):
             connection_name=params.get("connection_name"),
             status=params.get("status"),
         )
-        page, next_cursor = paginate(
-            accounts, cursor=params.get("cursor"), limit=_limit(params.get("limit"))
+        page = keyset_page(
+            accounts,
+            order_fields=ACCOUNT_ORDER,
+            cursor=params.get("cursor"),
+            limit=parse_limit(params.get("limit"), maximum=MAX_PAGE_SIZE),
+            error=_invalid_cursor,
         )
         return Response(
-            {"data": ConnectedAccountOutput(page, many=True).data, "next_cursor": next_cursor}
+            {
+                "data": ConnectedAccountOutput(page.items, many=True).data,
+                "next_cursor": page.next_cursor,
+            }
         )
 
     @extend_schema(
@@ -146,15 +153,8 @@ class MagicLinkApi(TenantAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-def _limit(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_PAGE_SIZE
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationFailed(
-            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}.", details={"field": "limit"}
-        )
-    return limit
+def _invalid_cursor(cursor: str) -> ValidationFailed:
+    return ValidationFailed(
+        "cursor is not valid; use next_cursor from a previous page.",
+        details={"field": "cursor"},
+    )

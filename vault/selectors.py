@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import datetime
-
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from configs.models import Connection
 from vmcp_platform.errors import NotFound, ValidationFailed
+from vmcp_platform.pagination import DESC, OrderFields, ordering
 
 from .models import ConnectedAccount
+
+# Newest first; the id breaks ties between accounts created in the same microsecond.
+ACCOUNT_ORDER: OrderFields = (("created_at", DESC), ("id", DESC))
 
 
 def account_get(*, account_id: int) -> ConnectedAccount:
@@ -46,7 +45,7 @@ def account_list(
     connection_name: str | None = None,
     status: str | None = None,
 ) -> QuerySet[ConnectedAccount]:
-    """Accounts newest first (created_at, id), filtered; ready for ``paginate``."""
+    """Accounts newest first (``ACCOUNT_ORDER``), filtered; ready for ``keyset_page``."""
     accounts = ConnectedAccount.objects.select_related("connection")
     if identifier:
         accounts = accounts.filter(identifier=identifier)
@@ -59,38 +58,4 @@ def account_list(
                 details={"field": "status"},
             )
         accounts = accounts.filter(status=status)
-    return accounts.order_by("-created_at", "-id")
-
-
-# ------------------------------------------------------------------ cursor pages
-
-
-def encode_cursor(account: ConnectedAccount) -> str:
-    raw = json.dumps([account.created_at.isoformat(), account.pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, pk = json.loads(raw)
-        return datetime.fromisoformat(created), int(pk)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed(
-            "cursor is not valid; use next_cursor from a previous page.",
-            details={"field": "cursor"},
-        ) from None
-
-
-def paginate(
-    accounts: QuerySet[ConnectedAccount], *, cursor: str | None, limit: int
-) -> tuple[list[ConnectedAccount], str | None]:
-    """One page after ``cursor`` of a (-created_at, -id) queryset and the next cursor."""
-    if cursor:
-        created, pk = _decode_cursor(cursor)
-        accounts = accounts.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
-    page = list(accounts[: limit + 1])
-    if len(page) > limit:
-        page = page[:limit]
-        return page, encode_cursor(page[-1])
-    return page, None
+    return accounts.order_by(*ordering(ACCOUNT_ORDER))

@@ -6,9 +6,6 @@ Lists answer ``{"data": [...], "next_cursor": ...}``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -19,6 +16,7 @@ from rest_framework.response import Response
 from gateway.connectors import all_connectors, get_connector
 from vmcp_platform.api import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
+from vmcp_platform.pagination import ASC, DEFAULT_LIMIT, OrderFields, keyset_page
 
 from ..models import Connection
 from ..selectors import (
@@ -37,8 +35,8 @@ from ..services.connections import (
     connection_update,
 )
 
-DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+CONNECTION_ORDER: OrderFields = (("name", ASC),)  # names are unique
 
 
 # ---------------------------------------------------------------- representation
@@ -132,19 +130,8 @@ def _connector_catalog() -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- cursor
 
 
-def _encode_cursor(name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": name}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        after = json.loads(base64.urlsafe_b64decode(padded.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise ValidationFailed("The cursor is not valid.", details={"cursor": cursor}) from None
-    if not isinstance(after, str):
-        raise ValidationFailed("The cursor is not valid.", details={"cursor": cursor})
-    return after
+def _invalid_cursor(cursor: str) -> ValidationFailed:
+    return ValidationFailed("The cursor is not valid.", details={"cursor": cursor})
 
 
 class ListQuery(serializers.Serializer):
@@ -200,17 +187,17 @@ class ConnectionListCreateApi(TenantAPIView):
         query = ListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        connections = connection_list(connector=params.get("connector"))
-        if params.get("cursor"):
-            connections = connections.filter(name__gt=_decode_cursor(params["cursor"]))
-        limit = params["limit"]
-        page = list(connections[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
+        page = keyset_page(
+            connection_list(connector=params.get("connector")),
+            order_fields=CONNECTION_ORDER,
+            cursor=params.get("cursor"),
+            limit=params["limit"],
+            error=_invalid_cursor,
+        )
         return Response(
             {
-                "data": ConnectionOutput(page, many=True).data,
-                "next_cursor": _encode_cursor(page[-1].name) if more else None,
+                "data": ConnectionOutput(page.items, many=True).data,
+                "next_cursor": page.next_cursor,
             }
         )
 

@@ -1,0 +1,98 @@
+"""Tool discovery for upstream MCP server connections (``tools/list``), audited either way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import EventType, Outcome
+from audit.services import audit_record
+from configs.models import Connection
+from configs.selectors import MCP_CONNECTOR, connection_tools, connection_upstream_headers
+from configs.ssrf import UnsafeUrl, check_url
+from vmcp_platform.errors import ApplicationError, ProviderError
+
+from .writes import announce_configs
+
+
+def _diff_tools(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, list[str]]:
+    before = {t.get("name"): t for t in old}
+    after = {t.get("name"): t for t in new}
+    return {
+        "added": sorted(n for n in after if n not in before),
+        "removed": sorted(n for n in before if n not in after),
+        "changed": sorted(n for n in after if n in before and after[n] != before[n]),
+    }
+
+
+def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[str, Any]]:
+    """Discover an upstream MCP server's tools and store them; built-ins return their catalog.
+
+    A failed sync keeps the last good tool list and records a clear ``last_error``.
+    """
+    if connection.connector != MCP_CONNECTOR:
+        return connection_tools(connection)
+    from gateway.connectors import mcp_upstream
+
+    headers = connection_upstream_headers(connection)
+    server_url = (connection.settings or {}).get("server_url", "")
+    try:
+        check_url(server_url, field="server_url", resolve=True)
+        # Sync ORM callers (REST views, Celery) reach the async client through its own loop.
+        tools = async_to_sync(mcp_upstream.list_tools)(server_url=server_url, headers=headers)
+        error: ApplicationError | None = None
+    except (ProviderError, UnsafeUrl) as exc:
+        tools, error = [], exc
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        if error is not None:
+            connection.last_error = error.message[:1000]
+            connection.save(update_fields=["last_error", "updated_at"])
+            audit_record(
+                event_type=EventType.CONNECTION_SYNCED,
+                outcome=Outcome.ERROR,
+                error_code=error.code,
+                actor=actor,
+                connection_name=connection.name,
+                extra={"error": error.message[:500]},
+            )
+        else:
+            changes = _diff_tools(connection.tools or [], tools)
+            connection.tools_changes = (
+                changes
+                if connection.tools_synced_at
+                else {
+                    "added": sorted(t["name"] for t in tools),
+                    "removed": [],
+                    "changed": [],
+                }
+            )
+            connection.tools = tools
+            connection.tools_synced_at = timezone.now()
+            connection.last_error = ""
+            connection.save(
+                update_fields=[
+                    "tools",
+                    "tools_synced_at",
+                    "tools_changes",
+                    "last_error",
+                    "updated_at",
+                ]
+            )
+            if any(changes.values()):
+                announce_configs(connection)
+            audit_record(
+                event_type=EventType.CONNECTION_SYNCED,
+                actor=actor,
+                connection_name=connection.name,
+                extra={"tools": len(tools), **connection.tools_changes},
+            )
+    if error is not None:
+        raise ProviderError(
+            f"Could not sync tools from {connection.name!r}: {error.message}",
+            details={"connection": connection.name},
+        )
+    return tools

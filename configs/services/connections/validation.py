@@ -1,0 +1,153 @@
+"""Validation of a connection's kind, settings and secrets against its connector.
+
+Messages name the offending key but never echo a secret's value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from configs.models import Connection
+from configs.selectors import MCP_CONNECTOR, connection_secret_keys
+from configs.ssrf import check_url
+from gateway.connectors import get_connector
+from vmcp_platform.errors import ValidationFailed
+
+A = Connection.AuthType
+MCP_AUTH_TYPES = frozenset({A.NONE, A.SHARED_HEADER, A.API_KEY})
+OAUTH_SETTINGS = frozenset({"client_id", "scopes", "authorize_url", "token_url", "revoke_url"})
+MCP_SETTINGS = frozenset({"server_url", "header_name"})
+PROVIDER_URL_KEYS = ("api_base_url", "authorize_url", "token_url", "revoke_url")
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+# Headers the transport itself owns; letting a tenant set them would break or smuggle requests.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "accept",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "last-event-id",
+        "cookie",
+    }
+)
+MAX_SECRET_CHARS = 8192
+
+
+def invalid(message: str, **details: Any) -> ValidationFailed:
+    return ValidationFailed(message, details=details)
+
+
+def allowed_auth_types(connector: str) -> frozenset[str]:
+    """Auth types a connection of ``connector`` may use (empty: unknown connector)."""
+    if connector == MCP_CONNECTOR:
+        return MCP_AUTH_TYPES
+    spec = get_connector(connector)
+    if spec is None:
+        return frozenset()
+    if spec.auth_kind == "oauth2":
+        # An OAuth provider can also take a personal token (a GitHub PAT, a Slack user token).
+        return frozenset({A.OAUTH2, A.API_KEY})
+    return frozenset({spec.auth_kind})
+
+
+def validate_kind(connector: str, auth_type: str) -> None:
+    if connector != MCP_CONNECTOR and get_connector(connector) is None:
+        raise invalid(f"Unknown connector {connector!r}.", connector=connector)
+    allowed = allowed_auth_types(connector)
+    if auth_type not in allowed:
+        raise invalid(
+            f"The {connector} connector supports auth_type {', '.join(sorted(allowed))}.",
+            auth_type=auth_type,
+        )
+
+
+def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str, Any]:
+    if not isinstance(settings, dict):
+        raise invalid("settings must be an object.")
+    if connector == MCP_CONNECTOR:
+        allowed = MCP_SETTINGS
+    else:
+        allowed = {"api_base_url"} | (OAUTH_SETTINGS if auth_type == A.OAUTH2 else set())
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise invalid(
+            f"Unknown settings for a {connector} connection with auth_type {auth_type}: "
+            f"{', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}.",
+            unknown=unknown,
+        )
+    clean: dict[str, Any] = {}
+    for key in PROVIDER_URL_KEYS:
+        if key in settings:
+            # Provider endpoints may be unresolvable from here; form and literal IPs are checked
+            # now, and the HTTP client re-checks what they resolve to when it connects.
+            check_url(settings[key], field=key, resolve=False)
+            clean[key] = settings[key]
+    if auth_type == A.OAUTH2:
+        client_id = settings.get("client_id")
+        if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 500:
+            raise invalid("An oauth2 connection needs settings.client_id.", field="client_id")
+        clean["client_id"] = client_id.strip()
+        if "scopes" in settings:
+            clean["scopes"] = _validate_scopes(settings["scopes"])
+    if connector == MCP_CONNECTOR:
+        if "server_url" not in settings:
+            raise invalid("An mcp connection needs settings.server_url.", field="server_url")
+        check_url(settings["server_url"], field="server_url", resolve=True)
+        clean["server_url"] = settings["server_url"]
+        if "header_name" in settings:
+            clean["header_name"] = _validate_header_name(settings["header_name"])
+    return clean
+
+
+def _validate_scopes(scopes: Any) -> list[str]:
+    if not isinstance(scopes, list) or len(scopes) > 100:
+        raise invalid("scopes must be a list of at most 100 strings.", field="scopes")
+    for scope in scopes:
+        if not isinstance(scope, str) or not scope or len(scope) > 300:
+            raise invalid("Each scope must be a non-empty string.", field="scopes")
+        if any(ch.isspace() for ch in scope):
+            raise invalid(f"A scope must not contain whitespace: {scope!r}.", field="scopes")
+    return list(dict.fromkeys(scopes))
+
+
+def _validate_header_name(name: Any) -> str:
+    if not isinstance(name, str) or not HEADER_NAME_RE.match(name):
+        raise invalid("header_name must be a valid HTTP header name.", field="header_name")
+    if name.lower() in RESERVED_HEADERS:
+        raise invalid(f"header_name {name!r} is reserved.", field="header_name")
+    return name
+
+
+def validate_secrets(connector: str, auth_type: str, secrets: Any) -> dict[str, str]:
+    if secrets is None:
+        return {}
+    if not isinstance(secrets, dict):
+        raise invalid("secrets must be an object of strings.")
+    allowed = connection_secret_keys(connector, auth_type)
+    unknown = sorted(set(secrets) - set(allowed))
+    if unknown:
+        raise invalid(
+            f"Unknown secrets for this connection: {', '.join(unknown)}."
+            + (f" Allowed: {', '.join(allowed)}." if allowed else " It takes no secrets."),
+            unknown=unknown,
+        )
+    for key, value in secrets.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_SECRET_CHARS:
+            raise invalid(f"secrets.{key} must be a non-empty string.", field=key)
+        if key == "shared_header" and ("\r" in value or "\n" in value):
+            raise invalid("secrets.shared_header must be a single line.", field=key)
+    return dict(secrets)
+
+
+def require_secrets(connection: Connection, present: set[str]) -> None:
+    missing = [k for k in connection_secret_keys(connection.connector, connection.auth_type)]
+    missing = [k for k in missing if k not in present]
+    if missing:
+        raise invalid(
+            f"This connection needs secrets.{missing[0]}.", field=missing[0], missing=missing
+        )

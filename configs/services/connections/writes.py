@@ -1,0 +1,153 @@
+"""Writes for connections: create, update and delete; secrets go to the vault, nowhere else."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
+
+from audit.models import EventType
+from audit.services import audit_record
+from configs.models import NAME_VALIDATOR, Connection, McpConfig
+from configs.signals import config_changed
+from vault.models import OAuthState, Secret
+from vault.secrets import secret_delete, secret_put, secrets_delete_for_owners
+from vmcp_platform.errors import Conflict
+
+from .validation import (
+    invalid,
+    require_secrets,
+    validate_kind,
+    validate_secrets,
+    validate_settings,
+)
+
+
+def _put_secrets(connection: Connection, secrets: dict[str, str]) -> None:
+    for field, value in secrets.items():
+        secret_put(
+            owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field=field, value=value
+        )
+
+
+def announce_configs(connection: Connection) -> None:
+    """After commit, tell live MCP sessions of configs using this connection to re-list."""
+    schema = db_connection.schema_name
+    for config_id in McpConfig.objects.filter(mappings__connection=connection).values_list(
+        "pk", flat=True
+    ):
+        transaction.on_commit(
+            partial(
+                config_changed.send,
+                sender=McpConfig,
+                config_id=str(config_id),
+                tenant_schema=schema,
+            )
+        )
+
+
+def connection_create(
+    *,
+    name: str,
+    connector: str,
+    auth_type: str,
+    settings: dict[str, Any] | None,
+    secrets: dict[str, str] | None,
+    actor: str,
+) -> Connection:
+    """Create a connection; its secrets go to the vault in the same transaction."""
+    if not isinstance(name, str) or not NAME_VALIDATOR.regex.match(name):
+        raise invalid(str(NAME_VALIDATOR.message), field="name")
+    validate_kind(connector, auth_type)
+    clean = validate_settings(connector, auth_type, settings or {})
+    clean_secrets = validate_secrets(connector, auth_type, secrets)
+    try:
+        with transaction.atomic():
+            connection = Connection.objects.create(
+                name=name, connector=connector, auth_type=auth_type, settings=clean
+            )
+            require_secrets(connection, set(clean_secrets))
+            _put_secrets(connection, clean_secrets)
+            audit_record(
+                event_type=EventType.CONNECTION_CREATED,
+                actor=actor,
+                connection_name=name,
+                extra={
+                    "connector": connector,
+                    "auth_type": auth_type,
+                    "settings_keys": sorted(clean),
+                    "vault_fields": sorted(clean_secrets),
+                },
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"A connection named {name!r} already exists.", details={"name": name}
+        ) from None
+    return connection
+
+
+def connection_update(
+    *,
+    connection: Connection,
+    settings: dict[str, Any] | None = None,
+    secrets: dict[str, str] | None = None,
+    actor: str,
+) -> Connection:
+    """Change settings (merged; a ``null`` value removes a key) and/or replace secrets.
+
+    The name, connector and auth type are fixed: agents and configs refer to them.
+    """
+    if settings is not None and not isinstance(settings, dict):
+        raise invalid("settings must be an object.")
+    clean_secrets = validate_secrets(connection.connector, connection.auth_type, secrets)
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        before = dict(connection.settings or {})
+        changed_keys: list[str] = []
+        if settings:
+            merged = {**before, **settings}
+            merged = {k: v for k, v in merged.items() if v is not None}
+            clean = validate_settings(connection.connector, connection.auth_type, merged)
+            changed_keys = sorted(
+                k for k in set(before) | set(clean) if before.get(k) != clean.get(k)
+            )
+            connection.settings = clean
+            connection.save(update_fields=["settings", "updated_at"])
+        _put_secrets(connection, clean_secrets)
+        if clean_secrets and not changed_keys:
+            connection.save(update_fields=["updated_at"])
+        audit_record(
+            event_type=EventType.CONNECTION_CHANGED,
+            actor=actor,
+            connection_name=connection.name,
+            extra={"settings_changed": changed_keys, "vault_fields": sorted(clean_secrets)},
+        )
+    return connection
+
+
+def connection_delete(*, connection: Connection, actor: str) -> None:
+    """Delete a connection with its accounts; their secrets are destroyed with them."""
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        account_ids = list(connection.accounts.values_list("pk", flat=True))
+        state_ids = list(
+            OAuthState.objects.filter(account_id__in=account_ids).values_list("pk", flat=True)
+        )
+        destroyed = secret_delete(owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk)
+        destroyed += secrets_delete_for_owners(
+            owner_type=Secret.OwnerType.ACCOUNT, owner_ids=account_ids
+        )
+        destroyed += secrets_delete_for_owners(
+            owner_type=Secret.OwnerType.OAUTH_STATE, owner_ids=state_ids
+        )
+        announce_configs(connection)
+        name = connection.name
+        connection.delete()
+        audit_record(
+            event_type=EventType.CONNECTION_DELETED,
+            actor=actor,
+            connection_name=name,
+            extra={"accounts_deleted": len(account_ids), "vault_rows_destroyed": destroyed},
+        )
