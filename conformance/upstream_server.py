@@ -5,6 +5,13 @@ this server through an ``mcp`` connection, so the suite's ``tools-call-*`` scena
 the whole path: scope check, execution, the upstream call, and content passed through.
 
     python conformance/upstream_server.py --port 8765   # serves http://127.0.0.1:8765/mcp
+
+The suite's diagnostic hook ``test_trigger_tool_change`` ("mutate the tool list") is what a
+tool-list change looks like through a virtual server: this upstream adds (or removes) a tool,
+then asks the platform to re-sync the connection, as an admin or an automation would
+(``POST …/connections/<name>/sync`` with a tenant API key, from ``VMCP_CONFORMANCE_SYNC_URL`` and
+``VMCP_CONFORMANCE_API_KEY``). The platform stores the new list and notifies the virtual
+server's listeners with ``notifications/tools/list_changed``.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ import argparse
 import asyncio
 import base64
 import io
+import os
 import struct
 import wave
 
+import httpx
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -46,8 +55,41 @@ def _wav() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+EXTRA_TOOL = "test_added_tool"
+# The suite's JSON Schema 2020-12 fixture (SEP-1613, SEP-2106): the listing must keep every
+# keyword, through the platform's sync and its tools/list, exactly as the upstream wrote it.
+JSON_SCHEMA_2020_12 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "address": {
+            "$anchor": "addressDef",
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+        }
+    },
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
+
+def _extra_tool() -> str:
+    return "added"
+
+
 def build_server() -> MCPServer:
     server: MCPServer = MCPServer(name="conformance-upstream", version="1.0.0")
+    extra_tool_added: list[bool] = []  # non-empty while EXTRA_TOOL is listed
 
     @server.tool(description="Returns a simple text response.")
     def test_simple_text() -> list[TextContent]:
@@ -123,6 +165,35 @@ def build_server() -> MCPServer:
             "This tool requires the client's sampling capability",
             {"requiredCapabilities": {"sampling": {}}},
         )
+
+    def json_schema_2020_12_tool(**arguments: object) -> str:
+        return "ok"
+
+    server.add_tool(
+        json_schema_2020_12_tool,
+        name="json_schema_2020_12_tool",
+        description="Tool with JSON Schema 2020-12 features",
+    )
+    # Listed with the fixture's schema verbatim (the SDK would derive one from the signature).
+    server._tool_manager.get_tool("json_schema_2020_12_tool").parameters = JSON_SCHEMA_2020_12
+
+    @server.tool(description="Changes this server's tool list and has the platform re-sync it.")
+    async def test_trigger_tool_change() -> str:
+        # Toggle one extra tool so every trigger is a change, and the list stays bounded.
+        if extra_tool_added:
+            server.remove_tool(EXTRA_TOOL)
+        else:
+            server.add_tool(_extra_tool, name=EXTRA_TOOL, description="Added by a trigger.")
+        extra_tool_added[:] = [] if extra_tool_added else [True]
+        sync_url = os.environ.get("VMCP_CONFORMANCE_SYNC_URL")
+        api_key = os.environ.get("VMCP_CONFORMANCE_API_KEY")
+        if not sync_url or not api_key:
+            return "tool list changed (no platform to re-sync)"
+        async with httpx.AsyncClient(timeout=20) as client:
+            response = await client.post(sync_url, headers={"Authorization": f"Bearer {api_key}"})
+        if response.status_code != 200:
+            raise ToolError(f"the platform's re-sync answered HTTP {response.status_code}")
+        return "tool list changed"
 
     @server.tool(description="Asks the client for input mid-call (diagnostic).")
     async def test_streaming_elicitation(ctx: Context) -> str:

@@ -1,8 +1,7 @@
 """Routes. Everything tenant-scoped lives under /t/<tenant>/ (see tenants.middleware)."""
 
 from django.contrib.auth import views as auth_views
-from django.contrib.staticfiles import views as staticfiles_views
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from tenants import views as tenant_views
@@ -11,9 +10,6 @@ from . import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
-    # Daphne serves no files itself: the dashboard's few small static files (CSS, vendored htmx,
-    # API docs UI) come from the app. A reverse proxy or WhiteNoise may take this over.
-    re_path(r"^static/(?P<path>.+)$", staticfiles_views.serve, {"insecure": True}),
     path("readyz", health.readyz, name="readyz"),
     path("login/", auth_views.LoginView.as_view(template_name="tenants/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

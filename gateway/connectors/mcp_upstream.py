@@ -4,10 +4,19 @@ Uses the official ``mcp`` SDK client. Every call is bounded in time and in respo
 every TCP connection it opens goes through the SSRF guard (``configs.ssrf``): the host is
 resolved, each address checked, and the checked address connected to. Content blocks,
 structured content and ``isError`` pass through unchanged.
+
+Per-call cost is kept low without sharing any per-call state: the guarded transport (and so the
+TCP connection pool and the TLS context, whose creation alone cost ~40 ms) is one per event loop
+and reused by every call; the era each server speaks (its ``server/discover`` result, or "legacy")
+is remembered for a short while so a call does not probe it again. The SSRF check before each
+call, the per-call size guard and the per-call headers are unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,10 +40,15 @@ from gateway.connectors.base import ToolResult
 from vmcp_platform.errors import ProviderError
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+LogCallback = Callable[[dict[str, Any]], Awaitable[None]]
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TOOL_PAGES = 50
 MAX_TOOLS = 2000
+# How long a server's negotiated era is trusted before it is probed again.
+ERA_TTL_SECONDS = 300.0
+MAX_REMEMBERED_SERVERS = 1024
+POOL_LIMITS = {"max_connections": 200, "max_keepalive_connections": 50}
 
 
 def _max_response_bytes() -> int:
@@ -64,12 +78,18 @@ class _LimitedStream(httpx2.AsyncByteStream):
 
 
 class _SizeGuard(httpx2.AsyncBaseTransport):
-    """Caps every response body; remembers when it had to cut one off."""
+    """Caps every response body; remembers when it had to cut one off.
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport, limit: int) -> None:
+    One per call, over the loop's shared transport, which it does not close (``owns_inner``).
+    """
+
+    def __init__(
+        self, inner: httpx2.AsyncBaseTransport, limit: int, *, owns_inner: bool = True
+    ) -> None:
         self._inner = inner
         self.limit = limit
         self.exceeded = False
+        self._owns_inner = owns_inner
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response = await self._inner.handle_async_request(request)
@@ -82,7 +102,58 @@ class _SizeGuard(httpx2.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._owns_inner:
+            await self._inner.aclose()
+
+
+# The guarded transport of each event loop (connections belong to the loop that opened them; a
+# web process has one loop, so one pool per process).
+_transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport] = (
+    weakref.WeakKeyDictionary()
+)
+# server_url -> (expires at, its DiscoverResult or None (handshake era), protocol version).
+_eras: dict[str, tuple[float, Any, str]] = {}
+
+
+def _shared_transport() -> httpx2.AsyncBaseTransport:
+    loop = asyncio.get_running_loop()
+    transport = _transports.get(loop)
+    if transport is None:
+        transport = guarded_httpx2_transport(limits=httpx2.Limits(**POOL_LIMITS))
+        _transports[loop] = transport
+    return transport
+
+
+def _known_era(server_url: str) -> dict[str, Any]:
+    """``Client`` arguments that skip the era probe when this server's era is known."""
+    known = _eras.get(server_url)
+    if known is None or known[0] < time.monotonic():
+        return {}
+    discover = known[1]
+    if discover is None:
+        return {"mode": "legacy"}
+    return {"mode": known[2], "prior_discover": discover}
+
+
+def _remember_era(server_url: str, client: Client) -> None:
+    session = client.session
+    discover = getattr(session, "discover_result", None)
+    if len(_eras) >= MAX_REMEMBERED_SERVERS:
+        _eras.clear()
+    _eras[server_url] = (
+        time.monotonic() + ERA_TTL_SECONDS,
+        discover,
+        session.protocol_version,
+    )
+
+
+def forget_servers() -> None:
+    """Forget remembered eras and pooled connections (tests; an upstream that was replaced)."""
+    from . import mcp_pool
+
+    mcp_pool.forget()
+    _eras.clear()
+    _transports.clear()
 
 
 def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
@@ -107,8 +178,15 @@ def _provider_error(exc: BaseException, *, guard: _SizeGuard, timeout: float) ->
             )
             return ProviderError(f"the upstream MCP server {hint}", provider_status=status)
         if isinstance(leaf, MCPError):
+            # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client
+            # must see as such (e.g. -32021 missing client capability) can be relayed unchanged.
             return ProviderError(
-                f"the upstream MCP server returned an error: {leaf.error.message}"[:500]
+                f"the upstream MCP server returned an error: {leaf.error.message}"[:500],
+                details={
+                    "jsonrpc_code": leaf.error.code,
+                    "jsonrpc_message": str(leaf.error.message)[:500],
+                    "jsonrpc_data": leaf.error.data,
+                },
             )
         if isinstance(leaf, httpx2.ConnectError):
             return ProviderError(f"could not reach the upstream MCP server: {leaf}"[:500])
@@ -119,10 +197,8 @@ def _provider_error(exc: BaseException, *, guard: _SizeGuard, timeout: float) ->
     return ProviderError(f"the upstream MCP server call failed: {type(leaves[0]).__name__}")
 
 
-@asynccontextmanager
-async def _session(
-    server_url: str, headers: dict[str, str], timeout: float
-) -> AsyncIterator[tuple[Client, _SizeGuard]]:
+async def _precheck(server_url: str) -> None:
+    """The SSRF check before every call (pooled or not)."""
     try:
         _, host, port = parse_http_url(server_url, field="server_url")
         if not is_host_allowed(host):
@@ -130,7 +206,18 @@ async def _session(
             await resolve_checked(host, port)
     except UnsafeUrl as exc:
         raise ProviderError(f"refused to call the upstream MCP server: {exc.message}") from None
-    guard = _SizeGuard(guarded_httpx2_transport(), _max_response_bytes())
+
+
+@asynccontextmanager
+async def _session(
+    server_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    client_options: dict[str, Any] | None = None,
+) -> AsyncIterator[tuple[Client, _SizeGuard]]:
+    await _precheck(server_url)
+    guard = _SizeGuard(_shared_transport(), _max_response_bytes(), owns_inner=False)
+    known = _known_era(server_url)
     http = httpx2.AsyncClient(
         headers=headers,
         transport=guard,
@@ -145,12 +232,19 @@ async def _session(
                     client_info=Implementation(name="vmcp", version="1.0.0"),
                     read_timeout_seconds=timeout,
                     cache=None,
+                    **known,
+                    **(client_options or {}),
                 )
                 async with client:
+                    if not known:
+                        _remember_era(server_url, client)
                     yield client, guard
     except ProviderError:
+        _eras.pop(server_url, None)
         raise
     except Exception as exc:  # the SDK raises groups of transport errors
+        # Whatever went wrong, the next call negotiates afresh (the server may have changed).
+        _eras.pop(server_url, None)
         raise _provider_error(exc, guard=guard, timeout=timeout) from None
 
 
@@ -173,6 +267,15 @@ async def list_tools(
     return tools[:MAX_TOOLS]
 
 
+def _log_relay(callback: LogCallback) -> Callable[[Any], Awaitable[None]]:
+    """Adapts the SDK's ``LoggingMessageNotificationParams`` to the MCP wire dict."""
+
+    async def relay(params: Any) -> None:
+        await callback(params.model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+    return relay
+
+
 async def call_tool(
     *,
     server_url: str,
@@ -181,15 +284,43 @@ async def call_tool(
     arguments: dict[str, Any],
     progress_callback: ProgressCallback | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    log_callback: LogCallback | None = None,
+    session_scope: str | None = None,
 ) -> ToolResult:
-    """Call one tool; the server's result (including ``isError``) passes through unchanged."""
-    async with _session(server_url, headers, timeout) as (client, _):
-        result = await client.call_tool(
-            name,
-            arguments,
-            read_timeout_seconds=timeout,
+    """Call one tool; the server's result (including ``isError``) passes through unchanged.
+
+    ``log_callback`` receives the upstream's ``notifications/message`` params (``level``,
+    ``logger``, ``data``) for this call. 2026-07-28 servers only log for requests that opt in,
+    so the call opts in at "debug" and the callback filters by the agent's own level;
+    handshake-era servers log unconditionally.
+    """
+    if log_callback is None and session_scope is not None:
+        # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
+        # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
+        from . import mcp_pool
+
+        await _precheck(server_url)
+        result = await mcp_pool.call(
+            scope=session_scope,
+            server_url=server_url,
+            headers=headers,
+            name=name,
+            arguments=arguments,
             progress_callback=progress_callback,
+            timeout=timeout,
         )
+    else:
+        # A session of its own for this call (log relaying is a per-session callback).
+        options: dict[str, Any] = {}
+        if log_callback is not None:
+            options = {"logging_callback": _log_relay(log_callback), "log_level": "debug"}
+        async with _session(server_url, headers, timeout, options) as (client, _):
+            result = await client.call_tool(
+                name,
+                arguments,
+                read_timeout_seconds=timeout,
+                progress_callback=progress_callback,
+            )
     return ToolResult(
         content=[
             block.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -14,6 +14,11 @@ What raises and what returns:
   "tenant" | "user"), Redis or database down (``service_unavailable``, 503), an unreadable
   credential (``credential_unavailable``, 503). Nothing was executed; a ``tool.denied`` row
   was written (unless the database itself is down).
+- Raised after the call: an upstream MCP server's JSON-RPC error that concerns the agent's
+  own request (``CLIENT_VISIBLE_JSONRPC_CODES``, e.g. -32021 missing client capability), as
+  the ``ProviderError`` carrying ``details["jsonrpc_code"/"jsonrpc_data"]``, so the MCP
+  endpoint answers with that JSON-RPC error. A ``tool.called`` row (outcome error,
+  ``upstream_protocol_error``) was written.
 - Returned as ``ToolResult(is_error=True)``: the tool ran (or was attempted) and failed —
   provider 401 (the account is marked EXPIRED, the message says to reconnect), 403, 404, 429
   (with retry-after), timeouts, unreachable provider, oversized response, a local tool refusing
@@ -40,7 +45,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_tenants.utils import tenant_context
+from django.db import connection as db_connection
+from django_tenants.utils import get_public_schema_name, tenant_context
 
 from audit.models import Outcome
 from configs.models import Connection, McpConfig
@@ -68,6 +74,11 @@ logger = logging.getLogger(__name__)
 MCP_CONNECTOR = "mcp"
 
 ProgressCallback = Callable[..., Awaitable[None]]
+
+# JSON-RPC errors of an upstream MCP server that are about the agent's own request, so they are
+# relayed as that error (ProviderError.details["jsonrpc_code"/"jsonrpc_data"]) rather than turned
+# into an isError result: -32021 MissingRequiredClientCapability (2026-07-28).
+CLIENT_VISIBLE_JSONRPC_CODES = frozenset({-32021})
 
 
 @dataclass(frozen=True)
@@ -103,9 +114,66 @@ class _Credential:
 # ------------------------------------------------------------------ ORM work (sync, per tenant)
 
 
+def _prepare_sql() -> str:
+    """One round trip for what ``_prepare`` needs: the connection row, the tenant's limits and
+    arguments setting (public schema), and the config's per-user limit."""
+    global _PREPARE_SQL
+    if _PREPARE_SQL is None:
+        q = db_connection.ops.quote_name
+        public = q(get_public_schema_name())
+        _PREPARE_SQL = (
+            f"SELECT c.*, t.rate_limit_per_minute AS prep_tenant_limit,"  # noqa: S608
+            f" t.user_rate_limit_per_minute AS prep_user_limit,"
+            f" t.store_tool_arguments AS prep_store_arguments,"
+            f" (SELECT m.rate_limit_per_minute FROM {q(McpConfig._meta.db_table)} m"
+            f" WHERE m.id = %s) AS prep_config_limit"
+            f" FROM {q(Connection._meta.db_table)} c, {public}.{q(Tenant._meta.db_table)} t"
+            f" WHERE c.name = %s AND t.id = %s"
+        )
+    return _PREPARE_SQL
+
+
+_PREPARE_SQL: str | None = None
+
+
+def _prepare_fast(
+    tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
+) -> _Prepared | None:
+    """``_prepare`` in one query; None when the slow path must decide (errors, odd input)."""
+    from configs.selectors import connection_effective_urls, connection_tools
+
+    try:
+        config_uuid = None if config_id is None else uuid.UUID(str(config_id))
+    except ValueError:
+        return None
+    with tenant_context(tenant):
+        rows = list(
+            Connection.objects.raw(_prepare_sql(), [config_uuid, connection_name, tenant.pk])
+        )
+        if not rows:
+            return None
+        connection = rows[0]
+        definition = next(
+            (d for d in connection_tools(connection) if d.get("name") == tool_name), None
+        )
+        urls = connection_effective_urls(connection) if definition is not None else {}
+    return _Prepared(
+        connection=connection,
+        definition=definition,
+        urls=urls,
+        tenant_limit=connection.prep_tenant_limit,
+        user_limit=connection.prep_user_limit,
+        config_limit=connection.prep_config_limit if config_id is not None else None,
+        store_arguments=connection.prep_store_arguments,
+    )
+
+
 def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> _Prepared:
     from configs.selectors import connection_effective_urls, connection_get, connection_tools
 
+    prepared = _prepare_fast(tenant, connection_name, tool_name, config_id)
+    if prepared is not None:
+        return prepared
     # Limits and the arguments setting are read fresh: an admin's change applies to the next call.
     settings_row = Tenant.objects.filter(pk=tenant.pk).values(
         "rate_limit_per_minute", "user_rate_limit_per_minute", "store_tool_arguments"
@@ -197,8 +265,13 @@ async def tool_execute(
     request_id: str = "",
     agent_run_id: str = "",
     progress_callback: ProgressCallback | None = None,
+    log_callback: ProgressCallback | None = None,
 ) -> ExecutionResult:
-    """Run one tool for one end user; see the module docstring for what raises and what returns."""
+    """Run one tool for one end user; see the module docstring for what raises and what returns.
+
+    ``log_callback`` (upstream ``mcp`` connections only) receives the upstream's log
+    notifications' params while the call runs, for relaying to the agent.
+    """
     call = CallRecord(
         tenant=tenant,
         connection_name=connection_name,
@@ -242,7 +315,12 @@ async def tool_execute(
             identifier=identifier,
         )
         await rate_limit_consume(limits)
-        credential = await run_db(_resolve_credential, tenant, connection, identifier)
+        if connection.auth_type == Connection.AuthType.NONE:
+            # Nothing to read: no account, no vault, no header (what _resolve_credential returns
+            # for this auth type), so no trip to the database thread.
+            credential = _Credential(value=None, upstream_headers={}, account_id=None)
+        else:
+            credential = await run_db(_resolve_credential, tenant, connection, identifier)
     except ApplicationError as exc:
         raise await call_denied(call, exc) from exc
     except Exception as exc:
@@ -260,10 +338,24 @@ async def tool_execute(
     extra: dict[str, Any] = {}
     try:
         result = await _run(
-            connection, tool, tool_name, arguments, credential, prepared.urls, progress_callback
+            connection,
+            tool,
+            tool_name,
+            arguments,
+            credential,
+            prepared.urls,
+            progress_callback,
+            log_callback=log_callback,
+            # One upstream session per tenant, connection and end user, never shared wider.
+            session_scope=f"{tenant.schema_name}:{connection.pk}:{identifier}",
         )
         error_code = "tool_error" if result.is_error else ""
     except ProviderError as exc:
+        if exc.details.get("jsonrpc_code") in CLIENT_VISIBLE_JSONRPC_CODES:
+            # A protocol-level refusal by the upstream that the agent's client must see as that
+            # JSON-RPC error (not an isError result): recorded, then re-raised for the caller.
+            await call_recorded(call, Outcome.ERROR, "upstream_protocol_error", extra)
+            raise
         failure = provider_failure(exc, connection=connection, identifier=identifier)
         result, error, error_code = failure.result(), failure.error(exc), failure.code
         extra["provider_status"] = exc.provider_status
@@ -315,6 +407,9 @@ async def _run(
     credential: _Credential,
     urls: dict[str, Any],
     progress_callback: ProgressCallback | None,
+    *,
+    log_callback: ProgressCallback | None = None,
+    session_scope: str | None = None,
 ) -> ToolResult:
     if connection.connector == MCP_CONNECTOR:
         from gateway.connectors import mcp_upstream
@@ -326,6 +421,8 @@ async def _run(
             arguments=arguments,
             progress_callback=progress_callback,
             timeout=call_timeout(),
+            log_callback=log_callback,
+            session_scope=session_scope,
         )
     connector = get_connector(connection.connector)
     assert connector is not None and tool is not None  # checked by tool_execute

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from vmcp_platform.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from vmcp_platform.logging import redact
 
 from .jsonrpc import (
     INTERNAL_ERROR,
@@ -305,7 +305,7 @@ async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     if ctx.notify is not None and isinstance(progress_token, str | int):
         kwargs["progress_callback"] = _progress_forwarder(ctx.notify, progress_token)
     log_level = ctx.log_level or meta.get(LOG_LEVEL_META_KEY)
-    if ctx.notify is not None and log_level in LOG_LEVELS and _accepts("log_callback"):
+    if ctx.notify is not None and log_level in LOG_LEVELS:
         kwargs["log_callback"] = _log_forwarder(ctx.notify, log_level)
 
     try:
@@ -335,6 +335,9 @@ async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     except ServiceUnavailable as exc:
         raise JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code}) from None
     except ProviderError as exc:
+        relayed = _relayed_protocol_error(exc)
+        if relayed is not None:
+            raise relayed from None
         return _error_result(f"{name} failed: {exc.message}", ctx, **_provider_meta(exc))
     except ApplicationError as exc:
         # no_active_account, account_expired, not_found, permission_denied, …: the agent (and
@@ -360,11 +363,20 @@ def _provider_meta(exc: ProviderError) -> dict[str, Any]:
     return meta
 
 
-def _accepts(parameter: str) -> bool:
-    # Log relaying needs tool_execute/mcp_upstream support; use it as soon as it exists.
-    from gateway.execution import tool_execute
+def _relayed_protocol_error(exc: ProviderError) -> JsonRpcError | None:
+    """An upstream JSON-RPC error about the agent's own request, relayed as that error.
 
-    return parameter in inspect.signature(tool_execute).parameters
+    ``tool_execute`` re-raises only those (``CLIENT_VISIBLE_JSONRPC_CODES``, e.g. -32021: the
+    tool needs a client capability the request did not declare); every other upstream failure
+    is an ``isError`` result.
+    """
+    from gateway.execution.core import CLIENT_VISIBLE_JSONRPC_CODES
+
+    code = exc.details.get("jsonrpc_code")
+    if code not in CLIENT_VISIBLE_JSONRPC_CODES:
+        return None
+    message = redact(str(exc.details.get("jsonrpc_message") or exc.message))
+    return JsonRpcError(code, message, exc.details.get("jsonrpc_data"))
 
 
 def _progress_forwarder(notify: Notify, token: str | int) -> Callable[..., Awaitable[None]]:
