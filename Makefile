@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv clean
+.PHONY: run test lint bench conformance venv clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -21,6 +21,12 @@ run: $(STAMP)  ## start the platform (embedded PostgreSQL/Redis unless DATABASE_
 
 test: $(STAMP)  ## ruff + the whole test suite
 	$(BIN)/python -m vmcp_platform.launcher test $(PYTEST_ARGS)
+
+conformance: $(STAMP)  ## the official MCP conformance suite, both revisions (needs ../shared)
+	PYTHON=$(BIN)/python conformance/run.sh
+
+bench: $(STAMP)  ## performance figures (see README, Performance)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
