@@ -41,30 +41,37 @@ def config_mappings(config: McpConfig) -> list[ToolMapping]:
 
 def mapping_exposed_tools(mapping: ToolMapping) -> list[ExposedTool]:
     """One mapping's tools, in the connection's order for ``"*"`` and the mapping's otherwise."""
+    available, names = _mapping_names(mapping)
+    return [_exposed(mapping, name, available[name]) for name in names]
+
+
+def _mapping_names(mapping: ToolMapping) -> tuple[dict[str, dict[str, Any]], list[str]]:
     available = {tool["name"]: tool for tool in connection_tools(mapping.connection)}
     if mapping.exposes_all:
-        names = list(available)
-    else:
-        # A listed tool the connection no longer has (an upstream server dropped it) is skipped,
-        # never invented.
-        names = [name for name in mapping.tools if name in available]
-    exposed = []
-    for name in names:
-        override = (mapping.overrides or {}).get(name) or {}
-        definition = copy.deepcopy(available[name])
-        definition["name"] = override.get("name") or name
-        if override.get("description"):
-            definition["description"] = override["description"]
-        exposed.append(
-            ExposedTool(
-                exposed_name=definition["name"],
-                description=definition.get("description", ""),
-                definition=definition,
-                connection=mapping.connection,
-                tool_name=name,
-            )
-        )
-    return exposed
+        return available, list(available)
+    # A listed tool the connection no longer has (an upstream server dropped it) is skipped,
+    # never invented.
+    return available, [name for name in mapping.tools if name in available]
+
+
+def _exposed_name(mapping: ToolMapping, name: str) -> str:
+    override = (mapping.overrides or {}).get(name) or {}
+    return override.get("name") or name
+
+
+def _exposed(mapping: ToolMapping, name: str, tool: dict[str, Any]) -> ExposedTool:
+    override = (mapping.overrides or {}).get(name) or {}
+    definition = copy.deepcopy(tool)
+    definition["name"] = override.get("name") or name
+    if override.get("description"):
+        definition["description"] = override["description"]
+    return ExposedTool(
+        exposed_name=definition["name"],
+        description=definition.get("description", ""),
+        definition=definition,
+        connection=mapping.connection,
+        tool_name=name,
+    )
 
 
 def config_exposed_tools(config: McpConfig) -> list[ExposedTool]:
@@ -90,5 +97,19 @@ def config_exposed_tools(config: McpConfig) -> list[ExposedTool]:
 
 
 def config_tool_lookup(config: McpConfig, exposed_name: str) -> ExposedTool | None:
-    """The exposed tool of that name, or None: a tool not exposed does not exist here."""
-    return next((t for t in config_exposed_tools(config) if t.exposed_name == exposed_name), None)
+    """The exposed tool of that name, or None: a tool not exposed does not exist here.
+
+    The same answer as searching ``config_exposed_tools`` (first mapping wins a clash), but only
+    the tool asked for is copied and overridden: this runs on every ``tools/call``.
+    """
+    seen: set[str] = set()
+    for mapping in config_mappings(config):
+        available, names = _mapping_names(mapping)
+        for name in names:
+            exposed = _exposed_name(mapping, name)
+            if exposed in seen:
+                continue
+            if exposed == exposed_name:
+                return _exposed(mapping, name, available[name])
+            seen.add(exposed)
+    return None

@@ -98,6 +98,7 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
         async with httpx2.AsyncClient(
             headers=headers,
             transport=pooled.guard,
+            trust_env=False,  # no proxy from the environment around the SSRF guard
             timeout=httpx2.Timeout(timeout),
             follow_redirects=False,
         ) as http:

@@ -221,6 +221,9 @@ async def _session(
     http = httpx2.AsyncClient(
         headers=headers,
         transport=guard,
+        # Defence in depth: never let proxy variables in the environment put a proxy
+        # between us and the SSRF-guarded transport.
+        trust_env=False,
         timeout=httpx2.Timeout(timeout),
         follow_redirects=False,
     )

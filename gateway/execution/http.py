@@ -82,6 +82,7 @@ def http_client() -> httpx.AsyncClient:
     if client is None or client.is_closed:
         client = httpx.AsyncClient(
             transport=BoundedTransport(max_response_bytes()),
+            trust_env=False,  # no proxy from the environment around the bounded transport
             follow_redirects=False,
             timeout=call_timeout(),
         )
