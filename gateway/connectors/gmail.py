@@ -99,6 +99,14 @@ _LABEL_IDS = strings('Only return items carrying all of these label ids, e.g. ["
 _MAX_RESULTS = integer("Maximum number of results per page.", minimum=1, maximum=500)
 _PAGE_TOKEN = string("nextPageToken from a previous response, to fetch the next page.")
 _SPAM_TRASH = boolean("Include items from SPAM and TRASH. Default false.")
+# messages.list and threads.list take the same filters.
+_LIST_FILTERS = {
+    "q": _Q,
+    "labelIds": _LABEL_IDS,
+    "maxResults": _MAX_RESULTS,
+    "pageToken": _PAGE_TOKEN,
+    "includeSpamTrash": _SPAM_TRASH,
+}
 _FORMAT = enum(
     ["full", "metadata", "minimal", "raw"],
     "Response format: full (parsed payload, default), metadata (headers only), minimal "
@@ -146,20 +154,8 @@ TOOLS = (
             "search query and labels. Returns message and thread ids only (plus "
             "nextPageToken); call gmail_get_message for headers and bodies."
         ),
-        input_schema=obj(
-            {
-                "q": _Q,
-                "labelIds": _LABEL_IDS,
-                "maxResults": _MAX_RESULTS,
-                "pageToken": _PAGE_TOKEN,
-                "includeSpamTrash": _SPAM_TRASH,
-            }
-        ),
-        request=rest(
-            "GET",
-            f"{ME}/messages",
-            query=("q", "labelIds", "maxResults", "pageToken", "includeSpamTrash"),
-        ),
+        input_schema=obj(_LIST_FILTERS),
+        request=rest("GET", f"{ME}/messages", query=tuple(_LIST_FILTERS)),
         annotations=read_only("Fetch emails"),
     ),
     Tool(
@@ -371,20 +367,8 @@ TOOLS = (
             "List conversation threads, optionally filtered by a Gmail search query and labels. "
             "Returns thread ids and snippets; call gmail_get_thread for the messages."
         ),
-        input_schema=obj(
-            {
-                "q": _Q,
-                "labelIds": _LABEL_IDS,
-                "maxResults": _MAX_RESULTS,
-                "pageToken": _PAGE_TOKEN,
-                "includeSpamTrash": _SPAM_TRASH,
-            }
-        ),
-        request=rest(
-            "GET",
-            f"{ME}/threads",
-            query=("q", "labelIds", "maxResults", "pageToken", "includeSpamTrash"),
-        ),
+        input_schema=obj(_LIST_FILTERS),
+        request=rest("GET", f"{ME}/threads", query=tuple(_LIST_FILTERS)),
         annotations=read_only("List threads"),
     ),
     Tool(
