@@ -53,6 +53,13 @@ def sanitize(value: Any, *, depth: int = 0) -> Any:
     return redact(str(value)[:2000])
 
 
+def _redact_actor(actor: str) -> str:
+    """Redact the free part of an actor, never its kind: ``apikey:<id>:<name>`` would otherwise
+    read as an ``apikey: <secret>`` pair and lose the key's name, which is what people look for."""
+    kind, sep, rest = actor.partition(":")
+    return f"{kind}{sep}{redact(rest)}" if sep else redact(actor)
+
+
 def audit_record(
     *,
     event_type: str,
@@ -75,7 +82,7 @@ def audit_record(
         occurred_at=timezone.now(),
         event_type=event_type,
         outcome=outcome,
-        actor=redact(actor)[:255],
+        actor=_redact_actor(actor)[:255],
         identifier=identifier[:255],
         error_code=error_code[:64],
         session_token_id=session_token_id,

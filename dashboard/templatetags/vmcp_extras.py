@@ -92,3 +92,16 @@ def tenant_switcher(context: dict) -> dict:
         "current": current,
         "memberships": list(memberships_for_user(user=request.user)),
     }
+
+
+@register.filter
+def actor_label(actor: str) -> str:
+    """"apikey:<id>:backend" → "API key backend"; "user:a@b" → "a@b"; the stored form otherwise."""
+    kind, _, rest = (actor or "").partition(":")
+    if kind == "apikey" and rest:
+        return f"API key {rest.partition(':')[2] or rest}"
+    if kind == "user" and rest:
+        return rest
+    if kind == "identifier" and rest:
+        return f"end user {rest}"
+    return actor or "—"
