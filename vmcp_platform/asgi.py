@@ -4,6 +4,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from vmcp_platform import access_log
+
+access_log.install()  # before the server writes its first access line
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vmcp_platform.settings.base")
 django_asgi_app = get_asgi_application()
 

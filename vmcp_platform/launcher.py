@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         _manage("migrate_schemas", "--executor=standard", "-v", "0")
         _manage("demo_ensure")
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vmcp_platform.settings.base"}
+        if args.debug:
+            env["DEBUG"] = "true"
         var = Path(os.environ.get("VMCP_VAR_DIR", BASE_DIR / "var"))
         commands = {
             "web": [
@@ -165,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = sub.add_parser("run", help="start web (daphne), Celery worker and beat")
     run_parser.add_argument("--host", default=os.environ.get("VMCP_HOST", "127.0.0.1"))
     run_parser.add_argument("--port", type=int, default=int(os.environ.get("VMCP_PORT", "8000")))
+    run_parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="serve Django's debug pages (they show settings: never on a reachable address)",
+    )
     run_parser.set_defaults(func=run)
     test_parser = sub.add_parser("test", help="ruff and the whole pytest suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")

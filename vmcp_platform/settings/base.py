@@ -53,7 +53,10 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 TENANT_CREATION_FAKES_MIGRATIONS = False
 
 # ---------------------------------------------------------------- core
-DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+# Off unless asked for, in development too: Django's debug pages show settings (the Redis URL,
+# paths) to whoever triggers an error, and `make run` serves anonymous visitors. Developers
+# turn it on with DEBUG=true or `launcher run --debug`.
+DEBUG = env_bool("DEBUG", default=False)
 SECRET_KEY = dev_default(
     "SECRET_KEY", VAR_DIR, lambda: secrets.token_urlsafe(50), production=PRODUCTION
 )
