@@ -215,7 +215,10 @@ def account_revoke(*, account: ConnectedAccount, actor: str) -> ConnectedAccount
             identifier=account.identifier,
             connection_name=connection.name,
             account_id=account.pk,
-            extra={"provider_revocation": provider_result, "flows_voided": flows_voided},
+            extra={
+                "provider_revocation": provider_result,
+                **({"flows_voided": flows_voided} if flows_voided else {}),
+            },
         )
     return account
 
