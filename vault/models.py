@@ -67,6 +67,9 @@ class ConnectedAccount(models.Model):
     connected_at = models.DateTimeField(null=True, blank=True)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Unlike ``revoked_at`` this survives reconnecting: connect links, OAuth states and session
+    # tokens issued at or before it never work for this account again (the revocation epoch).
+    last_revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]
@@ -95,6 +98,9 @@ class OAuthState(models.Model):
     account = models.ForeignKey(ConnectedAccount, on_delete=models.CASCADE, related_name="states")
     link = models.ForeignKey(ConnectLink, on_delete=models.SET_NULL, null=True, blank=True)
     state_hash = models.CharField(max_length=64, unique=True)
+    # SHA-256 of the random value in the initiating browser's cookie (RFC 9700 §4.7): the
+    # callback must come from that browser. Empty (states from before the column) never matches.
+    browser_hash = models.CharField(max_length=64, blank=True, default="")
     redirect_uri = models.URLField(max_length=500)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)

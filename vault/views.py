@@ -1,7 +1,9 @@
 """The end user's connect pages and the deployment-wide OAuth callback.
 
 These pages are public (end users have no login): the link token or the OAuth state is the
-only credential, and forms carry Django's CSRF token.
+only credential, and forms carry Django's CSRF token. A link alone starts nothing: the page
+shows which tenant, app and identifier are being connected, and only its Continue (a POST with
+CSRF) starts the OAuth flow, binding it to this browser with a cookie the callback checks.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gateway.connectors import get_connector
 from vmcp_platform.errors import ApplicationError
 
 from .services import ConnectFailed, oauth_callback, oauth_start
+from .services.binding import COOKIE_PATH, BrowserBinding, browser_cookie_name
 from .services.links import connect_link_get_usable, connect_link_store_api_key
 from .services.oauth import oauth_scopes_for
 
@@ -34,7 +37,7 @@ def _problem(request: HttpRequest, error: ApplicationError, **context: object) -
             request,
             "vault/connect_error.html",
             {"code": error.code, "message": error.message, **context},
-            status=error.status if error.status in (400, 404, 409, 410) else 400,
+            status=error.status if error.status in (400, 403, 404, 409, 410) else 400,
         )
     )
 
@@ -54,6 +57,7 @@ def connect(request: HttpRequest, tenant: str, token: str) -> HttpResponse:
         "connection": connection,
         "provider": _provider_name(connection),
         "identifier": link.account.identifier,
+        "connection_name": connection.name,
         "scopes": [] if is_api_key else oauth_scopes_for(connection),
         "is_api_key": is_api_key,
     }
@@ -66,7 +70,8 @@ def connect(request: HttpRequest, tenant: str, token: str) -> HttpResponse:
                 return _private(
                     render(request, "vault/connect_done.html", {**context, "account": account})
                 )
-            return _private(HttpResponseRedirect(oauth_start(tenant=tenant_obj, token=token)))
+            started = oauth_start(tenant=tenant_obj, token=token)
+            return _private(_bind(HttpResponseRedirect(started.authorize_url), started.binding))
         except ApplicationError as exc:
             if is_api_key and exc.code == "validation_error":
                 return _private(
@@ -84,16 +89,19 @@ def connect(request: HttpRequest, tenant: str, token: str) -> HttpResponse:
 @never_cache
 @require_GET
 def callback(request: HttpRequest) -> HttpResponse:
+    state = request.GET.get("state") or ""
+    cookie = browser_cookie_name(state)
     try:
         result = oauth_callback(
-            state=request.GET.get("state"),
+            state=state,
             code=request.GET.get("code"),
             error=request.GET.get("error"),
+            browser_secret=request.COOKIES.get(cookie),
         )
     except ConnectFailed as exc:
-        return _problem(request, exc)
+        return _forget(_problem(request, exc), cookie, request)
     connection = result.account.connection
-    return _private(
+    response = _private(
         render(
             request,
             "vault/connect_done.html",
@@ -105,6 +113,27 @@ def callback(request: HttpRequest) -> HttpResponse:
             },
         )
     )
+    return _forget(response, cookie, request)
+
+
+def _bind(response: HttpResponse, binding: BrowserBinding) -> HttpResponse:
+    response.set_cookie(
+        binding.name,
+        binding.value,
+        max_age=binding.max_age,
+        path=binding.path,
+        secure=binding.secure,
+        httponly=binding.httponly,
+        samesite=binding.samesite,
+    )
+    return response
+
+
+def _forget(response: HttpResponse, cookie: str, request: HttpRequest) -> HttpResponse:
+    # The state is spent either way, so its cookie has nothing left to prove.
+    if cookie in request.COOKIES:
+        response.delete_cookie(cookie, path=COOKIE_PATH, samesite="Lax")
+    return response
 
 
 def _provider_name(connection: Connection) -> str:

@@ -202,19 +202,25 @@ def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: An
     )
 
 
-def _resolve_credential(tenant: Tenant, connection: Connection, identifier: str) -> _Credential:
+def _resolve_credential(
+    tenant: Tenant, connection: Connection, identifier: str, session_token_id: Any = None
+) -> _Credential:
     from configs.selectors import connection_upstream_headers
     from vault.models import ConnectedAccount
-    from vault.services.accounts import account_credential_for_call
+    from vault.services.accounts import account_credential_for_call, token_predates_revocation
 
     with tenant_context(tenant):
         account_id = None
         if connection.needs_user_credentials:
-            account_id = (
+            account_id, status, token_is_older = (
                 ConnectedAccount.objects.filter(connection=connection, identifier=identifier)
-                .values_list("id", flat=True)
+                .annotate(token_is_older=_token_predates(session_token_id))
+                .values_list("id", "status", "token_is_older")
                 .first()
-            )
+            ) or (None, None, False)
+            # Not ACTIVE: the account's own refusal below says what to do first (reconnect).
+            if token_is_older and status == ConnectedAccount.Status.ACTIVE:
+                raise token_predates_revocation(connection, identifier)
         value = account_credential_for_call(connection=connection, identifier=identifier)
         headers: dict[str, str] = {}
         if connection.connector == MCP_CONNECTOR:
@@ -229,6 +235,22 @@ def _resolve_credential(tenant: Tenant, connection: Connection, identifier: str)
                     details={"connection_name": connection.name},
                 )
     return _Credential(value=value, upstream_headers=headers, account_id=account_id)
+
+
+def _token_predates(session_token_id: Any) -> Any:
+    """Whether the calling session token was minted at or before the account's last revocation
+    (such a token never uses the account again: ``vault.services.accounts``)."""
+    from django.db.models import Exists, OuterRef, Value
+
+    from configs.models import SessionToken
+
+    if session_token_id is None:  # REST execute_tool: the tenant's backend, no token
+        return Value(False)
+    return Exists(
+        SessionToken.objects.filter(
+            pk=session_token_id, created_at__lte=OuterRef("last_revoked_at")
+        )
+    )
 
 
 def _mark_expired(tenant: Tenant, connection: Connection, identifier: str, actor: str) -> None:
@@ -320,7 +342,9 @@ async def tool_execute(
             # for this auth type), so no trip to the database thread.
             credential = _Credential(value=None, upstream_headers={}, account_id=None)
         else:
-            credential = await run_db(_resolve_credential, tenant, connection, identifier)
+            credential = await run_db(
+                _resolve_credential, tenant, connection, identifier, session_token_id
+            )
     except ApplicationError as exc:
         raise await call_denied(call, exc) from exc
     except Exception as exc:

@@ -139,3 +139,23 @@ def plaintext_hits(needles: list[str], schemas: list[str]) -> list[str]:
                 if cursor.fetchone():
                     hits.append(f"{schema}.{table}.{column}")
     return hits
+
+
+def magic_link(api: Any, connection_name: str, identifier: str, tenant: str = "acme") -> str:
+    """A fresh connect link from the tenant's backend (the REST API)."""
+    response = api.post(
+        f"/t/{tenant}/api/v1/connected_accounts/magic_link",
+        {"connection_name": connection_name, "identifier": identifier},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["link"]
+
+
+def press_continue(browser: Any, link: str) -> str:
+    """Open the connect page in ``browser`` and press Continue; the provider's authorize URL."""
+    page = browser.get(path_of(link))
+    assert page.status_code == 200, page.content
+    response = browser.post(path_of(link), {"csrfmiddlewaretoken": csrf_token(page.text)})
+    assert response.status_code == 302, response.content
+    return response["Location"]

@@ -3,6 +3,13 @@
 An account's tokens (``oauth_tokens``, a JSON string) or key (``api_key``) live in the vault,
 owned by the account row; nothing here ever logs, audits or returns them except
 ``account_credential_for_call``, which hands the live credential to the provider call.
+
+Revocation is final for everything issued before it. ``account_revoke`` sets the account's
+revocation epoch (``last_revoked_at``, never cleared): connect links and OAuth flows created at
+or before it can never (re)connect the account, and a session token minted at or before it can
+never again use this account, even after the user reconnects with a new link (the gateway
+refuses such a call with ``token_predates_revocation``; the backend mints a new token). The
+token's other connections are unaffected, as are other users.
 """
 
 from __future__ import annotations
@@ -18,8 +25,8 @@ from django.utils import timezone
 from audit.models import EventType, Outcome
 from audit.services import audit_record
 from configs.models import Connection
-from vault.models import ConnectedAccount, Secret
-from vault.secrets import secret_delete, secret_get, secret_put
+from vault.models import ConnectedAccount, OAuthState, Secret
+from vault.secrets import secret_delete, secret_get, secret_put, secrets_delete_for_owners
 from vmcp_platform.errors import ApplicationError, ValidationFailed
 
 from .provider import oauth_client_for, revoke_at_provider
@@ -27,6 +34,7 @@ from .provider import oauth_client_for, revoke_at_provider
 logger = logging.getLogger(__name__)
 
 ACCOUNT = Secret.OwnerType.ACCOUNT
+OAUTH_STATE = Secret.OwnerType.OAUTH_STATE
 TOKENS_FIELD = "oauth_tokens"
 API_KEY_FIELD = "api_key"
 # Refresh an access token that expires within this window, before it is used.
@@ -163,11 +171,17 @@ def account_store_api_key(
     return account
 
 
+def account_issued_before_revocation(account: ConnectedAccount, issued_at: datetime) -> bool:
+    """True when something issued at ``issued_at`` (a link, a flow) predates a revocation."""
+    return account.last_revoked_at is not None and issued_at <= account.last_revoked_at
+
+
 def account_revoke(*, account: ConnectedAccount, actor: str) -> ConnectedAccount:
     """Mark the account REVOKED, destroy its secrets, and revoke at the provider (best effort).
 
     The provider call comes first, while the token is still readable; its failure is recorded
-    in ``last_error`` and the revocation stands regardless.
+    in ``last_error`` and the revocation stands regardless. Pending connect links, OAuth flows
+    and session tokens issued before now are void for this account for good (module docstring).
     """
     connection = account.connection
     provider_result = "not_applicable"
@@ -181,9 +195,13 @@ def account_revoke(*, account: ConnectedAccount, actor: str) -> ConnectedAccount
             .get(pk=account.pk)
         )
         secret_delete(owner_type=ACCOUNT, owner_id=account.pk)
+        # In-flight flows lose their PKCE verifiers too (the epoch already voids them).
+        flows = list(OAuthState.objects.filter(account=account).values_list("pk", flat=True))
+        flows_voided = secrets_delete_for_owners(owner_type=OAUTH_STATE, owner_ids=flows)
         now = timezone.now()
         account.status = ConnectedAccount.Status.REVOKED
         account.revoked_at = now
+        account.last_revoked_at = now
         account.token_expires_at = None
         account.last_error = (
             f"Revoked here; revoking at the provider failed: {provider_problem}"
@@ -197,7 +215,10 @@ def account_revoke(*, account: ConnectedAccount, actor: str) -> ConnectedAccount
             identifier=account.identifier,
             connection_name=connection.name,
             account_id=account.pk,
-            extra={"provider_revocation": provider_result},
+            extra={
+                "provider_revocation": provider_result,
+                **({"flows_voided": flows_voided} if flows_voided else {}),
+            },
         )
     return account
 
@@ -288,6 +309,18 @@ def require_active(
             },
         )
     raise no_active_account(connection, identifier, account.status if account else None)
+
+
+def token_predates_revocation(connection: Connection, identifier: str) -> ApplicationError:
+    """A session token minted before this account's last revocation: never again usable here."""
+    return ApplicationError(
+        f"This session token was minted before the account of '{identifier}' on"
+        f" '{connection.name}' was revoked, so it can no longer use that account;"
+        " mint a new session token.",
+        code="token_predates_revocation",
+        status=403,
+        details={"connection_name": connection.name, "identifier": identifier},
+    )
 
 
 def no_active_account(

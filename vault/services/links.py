@@ -1,7 +1,8 @@
 """Connect links: random, single-use, short-lived URLs an end user opens to connect an account.
 
 Only the SHA-256 of the link token is stored; the URL exists once, in the response that
-created it.
+created it. Revoking the account voids every link created before the revocation, used or not
+(``link_revoked``): reconnecting needs a new link.
 """
 
 from __future__ import annotations
@@ -92,9 +93,12 @@ class LinkUnusable(ApplicationError):
 def connect_link_get_usable(*, token: str, for_update: bool = False) -> ConnectLink:
     """The unused, unexpired link for ``token`` in the current tenant, or a clear error.
 
-    Unknown (or another tenant's) → 404 ``link_not_found``; used → 410 ``link_used``;
-    expired → 410 ``link_expired``. ``for_update`` locks the row (call inside a transaction).
+    Unknown (or another tenant's) → 404 ``link_not_found``; created before the account was
+    revoked → 410 ``link_revoked``; used → 410 ``link_used``; expired → 410 ``link_expired``.
+    ``for_update`` locks the row (call inside a transaction).
     """
+    from .accounts import account_issued_before_revocation
+
     if not tokens.is_well_formed(token, tokens.CONNECT_LINK_PREFIX):
         raise NotFound("This connect link is not valid.", code="link_not_found")
     links = ConnectLink.objects.select_related("account__connection")
@@ -103,6 +107,8 @@ def connect_link_get_usable(*, token: str, for_update: bool = False) -> ConnectL
     link = links.filter(token_hash=tokens.hash_token(token)).first()
     if link is None:
         raise NotFound("This connect link is not valid.", code="link_not_found")
+    if account_issued_before_revocation(link.account, link.created_at):
+        raise _link_revoked()
     if link.used_at is not None:
         raise LinkUnusable(
             "This connect link has already been used. Ask for a new one.", code="link_used"
@@ -110,6 +116,13 @@ def connect_link_get_usable(*, token: str, for_update: bool = False) -> ConnectL
     if link.expires_at <= timezone.now():
         raise LinkUnusable("This connect link has expired. Ask for a new one.", code="link_expired")
     return link
+
+
+def _link_revoked() -> LinkUnusable:
+    return LinkUnusable(
+        "This connect link was cancelled when the account was revoked. Ask for a new one.",
+        code="link_revoked",
+    )
 
 
 def connect_link_consume(*, link: ConnectLink) -> None:
@@ -120,7 +133,7 @@ def connect_link_consume(*, link: ConnectLink) -> None:
 
 def connect_link_store_api_key(*, token: str, api_key: str) -> ConnectedAccount:
     """The end user pasted their key on the connect page: spend the link, keep the key."""
-    from .accounts import account_store_api_key
+    from .accounts import account_issued_before_revocation, account_store_api_key
 
     with transaction.atomic():
         link = connect_link_get_usable(token=token, for_update=True)
@@ -129,5 +142,9 @@ def connect_link_store_api_key(*, token: str, api_key: str) -> ConnectedAccount:
         account = account_store_api_key(
             account=account, api_key=api_key, actor=f"identifier:{account.identifier}"
         )
+        # Re-checked under the account's lock: a revocation that committed meanwhile wins
+        # (raising here rolls the key back).
+        if account_issued_before_revocation(account, link.created_at):
+            raise _link_revoked()
         connect_link_consume(link=link)
     return account

@@ -4,6 +4,10 @@ One redirect URI serves the whole deployment (``<PUBLIC_BASE_URL>/oauth/callback
 public schema holds no flow state, so the tenant travels inside ``state``: ``<slug>.<random>``.
 Only the state's hash is stored, in that tenant's schema, with the PKCE verifier in the vault;
 a state is consumed once, whatever happens next.
+
+The flow belongs to the browser that pressed Continue (``binding``): a callback without that
+browser's cookie is refused and burns the state. Revoking the account voids every flow begun
+before it (``account_issued_before_revocation``), including one whose code is being exchanged.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from vault.secrets import secret_delete, secret_get, secret_put
 from vmcp_platform import tokens
 from vmcp_platform.errors import ApplicationError, ValidationFailed
 
-from .accounts import account_tokens_store
+from .accounts import account_issued_before_revocation, account_tokens_store
+from .binding import BrowserBinding, browser_binding_matches, browser_binding_new
 from .links import connect_link_consume, connect_link_get_usable
 from .provider import TokenEndpointError, oauth_client_for, token_request
 
@@ -65,8 +70,14 @@ def _s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def oauth_start(*, tenant: Tenant, token: str) -> str:
-    """Spend the connect link and return the provider's authorize URL for this user."""
+@dataclass(frozen=True)
+class StartedFlow:
+    authorize_url: str
+    binding: BrowserBinding  # the cookie the connect page sets in this browser
+
+
+def oauth_start(*, tenant: Tenant, token: str) -> StartedFlow:
+    """Spend the connect link; the provider's authorize URL and this browser's binding cookie."""
     with transaction.atomic():
         link = connect_link_get_usable(token=token, for_update=True)
         account = link.account
@@ -80,11 +91,15 @@ def oauth_start(*, tenant: Tenant, token: str) -> str:
         # 64 random bytes → 86 characters, inside RFC 7636's 43–128.
         verifier = secrets.token_urlsafe(64)
         redirect_uri = oauth_redirect_uri()
+        binding, browser_hash = browser_binding_new(
+            state=state, max_age=int(STATE_TTL.total_seconds())
+        )
         connect_link_consume(link=link)
         oauth_state = OAuthState.objects.create(
             account=account,
             link=link,
             state_hash=tokens.hash_token(state),
+            browser_hash=browser_hash,
             redirect_uri=redirect_uri,
             expires_at=timezone.now() + STATE_TTL,
         )
@@ -103,7 +118,9 @@ def oauth_start(*, tenant: Tenant, token: str) -> str:
         **spec.extra_authorize_params,
     }
     separator = "&" if "?" in client.authorize_url else "?"
-    return client.authorize_url + separator + urlencode(params)
+    return StartedFlow(
+        authorize_url=client.authorize_url + separator + urlencode(params), binding=binding
+    )
 
 
 # ------------------------------------------------------------------ the callback
@@ -115,10 +132,22 @@ class ConnectFailed(ApplicationError):
     status = 400
 
 
+# Reasons that are the person's browser, not the flow, being wrong: 403 rather than 400.
+FORBIDDEN_REASONS = frozenset({"wrong_browser"})
+
 _FAILURE_MESSAGES = {
     "state_unknown": "This sign-in attempt is not recognised. Start again from your link.",
     "state_replayed": "This sign-in attempt was already used. Start again from a new link.",
     "state_expired": "This sign-in attempt took too long. Start again from a new link.",
+    "wrong_browser": (
+        "This sign-in was started in another browser, so nothing was connected. If you did not"
+        " start it yourself, someone may have sent you their link: ignore it. Otherwise open"
+        " a new connect link in this browser and press Continue there."
+    ),
+    "account_revoked": (
+        "This account was revoked after this sign-in began, so nothing was connected."
+        " Ask for a new link."
+    ),
     "access_denied": "Access was not granted, so nothing was connected.",
     "provider_error": "The provider reported an error, so nothing was connected.",
     "missing_code": "The provider sent no authorization code, so nothing was connected.",
@@ -132,9 +161,12 @@ class ConnectResult:
     account: ConnectedAccount
 
 
-def oauth_callback(*, state: str | None, code: str | None, error: str | None) -> ConnectResult:
+def oauth_callback(
+    *, state: str | None, code: str | None, error: str | None, browser_secret: str | None
+) -> ConnectResult:
     """Finish the flow: consume the state, exchange the code, store the tokens (ACTIVE).
 
+    ``browser_secret`` is the value of this state's binding cookie in the calling browser.
     Every refusal raises ``ConnectFailed`` with a reason code, stores nothing, and is audited
     in the tenant when the state names one.
     """
@@ -144,12 +176,16 @@ def oauth_callback(*, state: str | None, code: str | None, error: str | None) ->
         logger.info("oauth callback refused: state names no tenant")
         raise ConnectFailed(_FAILURE_MESSAGES["state_unknown"], code="state_unknown")
     with tenant_context(tenant):
-        account = _callback_in_tenant(state=str(state), code=code, error=error)
+        account = _callback_in_tenant(
+            state=str(state), code=code, error=error, browser_secret=browser_secret
+        )
     return ConnectResult(tenant=tenant, account=account)
 
 
-def _callback_in_tenant(*, state: str, code: str | None, error: str | None) -> ConnectedAccount:
-    oauth_state, verifier, reason = _consume_state(state)
+def _callback_in_tenant(
+    *, state: str, code: str | None, error: str | None, browser_secret: str | None
+) -> ConnectedAccount:
+    oauth_state, verifier, reason = _consume_state(state, browser_secret)
     if reason:
         _fail(reason, account=oauth_state.account if oauth_state else None)
     assert oauth_state is not None and verifier is not None
@@ -184,15 +220,25 @@ def _callback_in_tenant(*, state: str, code: str | None, error: str | None) -> C
         )
     except ApplicationError as exc:
         _fail("exchange_failed", account=account, extra={"problem": exc.code}, log=exc.message)
-    return _activate(account=account, token=token)
+    return _activate(oauth_state=oauth_state, token=token)
 
 
-def _consume_state(state: str) -> tuple[OAuthState | None, str | None, str]:
-    """(state row, verifier, failure reason or ""); a good state is spent in this transaction."""
+def _issued_at(oauth_state: OAuthState) -> Any:
+    # The link's creation, not the state's: a link older than a revocation stays void even if
+    # its flow raced the revocation (and it is far from the revocation, so clocks don't matter).
+    return oauth_state.link.created_at if oauth_state.link else oauth_state.created_at
+
+
+def _consume_state(
+    state: str, browser_secret: str | None
+) -> tuple[OAuthState | None, str | None, str]:
+    """(state row, verifier, failure reason or ""); the state is spent in this transaction,
+    also when it comes from the wrong browser or predates a revocation (burnt: an attacker
+    who holds it can never use it)."""
     with transaction.atomic():
         oauth_state = (
             OAuthState.objects.select_for_update(of=("self",))
-            .select_related("account__connection")
+            .select_related("account__connection", "link")
             .filter(state_hash=tokens.hash_token(state))
             .first()
         )
@@ -207,6 +253,12 @@ def _consume_state(state: str) -> tuple[OAuthState | None, str | None, str]:
         verifier = secret_get(owner_type=OAUTH_STATE, owner_id=oauth_state.pk, field=VERIFIER_FIELD)
         # The verifier is single-use too: once the state is spent nothing needs it.
         secret_delete(owner_type=OAUTH_STATE, owner_id=oauth_state.pk)
+        if not browser_binding_matches(
+            stored_hash=oauth_state.browser_hash, cookie_value=browser_secret
+        ):
+            return oauth_state, None, "wrong_browser"
+        if account_issued_before_revocation(oauth_state.account, _issued_at(oauth_state)):
+            return oauth_state, None, "account_revoked"
         if not verifier:
             return oauth_state, None, "state_unknown"
         return oauth_state, verifier, ""
@@ -230,16 +282,32 @@ def _fail(
         extra=extra or {},
     )
     logger.info("oauth callback refused (%s)%s", reason, f": {log}" if log else "")
-    raise ConnectFailed(_FAILURE_MESSAGES[reason], code=reason)
+    status = 403 if reason in FORBIDDEN_REASONS else ConnectFailed.status
+    raise ConnectFailed(_FAILURE_MESSAGES[reason], code=reason, status=status)
 
 
-def _activate(*, account: ConnectedAccount, token: dict[str, Any]) -> ConnectedAccount:
+def _activate(*, oauth_state: OAuthState, token: dict[str, Any]) -> ConnectedAccount:
+    account = _activate_unless_revoked(oauth_state=oauth_state, token=token)
+    if account is None:
+        # Outside the transaction, so the refusal's audit row is kept.
+        _fail("account_revoked", account=oauth_state.account)
+    return account
+
+
+def _activate_unless_revoked(
+    *, oauth_state: OAuthState, token: dict[str, Any]
+) -> ConnectedAccount | None:
     with transaction.atomic():
+        # Under the account's lock, which revocation also takes: a revocation that committed
+        # while the code was being exchanged is seen here, and wins.
         account = (
             ConnectedAccount.objects.select_for_update(of=("self",))
             .select_related("connection")
-            .get(pk=account.pk)
+            .filter(pk=oauth_state.account_id)
+            .first()
         )
+        if account is None or account_issued_before_revocation(account, _issued_at(oauth_state)):
+            return None
         previous = secret_get(
             owner_type=Secret.OwnerType.ACCOUNT, owner_id=account.pk, field="api_key"
         )
