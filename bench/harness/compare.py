@@ -118,7 +118,11 @@ def _summaries(samples: dict[str, Samples]) -> dict[str, Any]:
 
 
 def _p50s(data: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v['p50_ms']:.2f} ms" for k, v in data.items() if "p50_ms" in v)
+    return ", ".join(
+        f"{k} {v['p50_ms']:.2f} ms"
+        for k, v in data.items()
+        if isinstance(v, dict) and "p50_ms" in v
+    )
 
 
 def _checks(vmcp_url: str, vmcp_token: str, fastmcp_url: str, fastmcp_token: str) -> dict:
@@ -249,6 +253,7 @@ def _open(ctx: Any, calls: dict) -> dict[str, Any]:
             **samples[side].summary(),
             "achieved_per_s": round(completed / window, 1),
             "max_send_lag_ms": max(b["max_send_lag_ms"] for b in batches[side]),
+            "not_sent": sum(b["not_sent"] for b in batches[side]),
         }
     ctx.progress(
         "    → "

@@ -46,7 +46,13 @@ async def round_robin(
 
 
 async def open_loop(
-    request: Request, samples: Samples, *, rate: float, seconds: float, timeout: float = 10.0
+    request: Request,
+    samples: Samples,
+    *,
+    rate: float,
+    seconds: float,
+    timeout: float = 10.0,
+    max_in_flight: int = 64,
 ) -> dict[str, Any]:
     """Send ``rate`` requests a second on a fixed clock for ``seconds``, whatever the answers do.
 
@@ -54,7 +60,10 @@ async def open_loop(
     behind is charged for the queue it causes (no coordinated omission). A request waits for a
     free keep-alive connection or opens one; one not answered within ``timeout`` counts as an
     error with latency ``timeout``. ``achieved_per_s`` is completions per second of the window
-    from the first scheduled send to the last completion. Latencies go into ``samples`` (so
+    from the first scheduled send to the last completion. When ``max_in_flight`` requests are
+    already waiting, a due request is not sent and counts as an error with latency ``timeout``
+    (a server that cannot keep up must not be buried under a backlog that would still be
+    running during the next phase). Latencies go into ``samples`` (so
     that batches of one target can be pooled); the return value describes this batch.
     """
     idle: list[Connection] = []
@@ -62,8 +71,18 @@ async def open_loop(
     total = int(rate * seconds)
     max_lag = 0.0
     last_done = 0.0
+    in_flight = 0
+    not_sent = 0
 
     async def one(scheduled: float) -> None:
+        nonlocal last_done, in_flight
+        in_flight += 1
+        try:
+            await send(scheduled)
+        finally:
+            in_flight -= 1
+
+    async def send(scheduled: float) -> None:
         nonlocal last_done
         conn = idle.pop() if idle else Connection(request.url)
         try:
@@ -93,6 +112,10 @@ async def open_loop(
             await asyncio.sleep(delay)
         else:
             max_lag = max(max_lag, -delay)
+        if in_flight >= max_in_flight:
+            not_sent += 1
+            samples.add(timeout, False, f"not sent: {max_in_flight} requests already waiting")
+            continue
         tasks.append(asyncio.create_task(one(scheduled)))
     await asyncio.gather(*tasks)
     for conn in idle:
@@ -100,7 +123,8 @@ async def open_loop(
     window = max(last_done - start, seconds)
     completed = (len(samples.values) - before_n) - (samples.errors - before_errors)
     return {
-        "sent": total,
+        "due": total,
+        "not_sent": not_sent,
         "completed": completed,
         "window_s": round(window, 2),
         "max_send_lag_ms": round(max_lag * 1000, 2),

@@ -30,7 +30,7 @@ def ensure_venv(progress) -> Path:
         return python
     progress(f"building the FastMCP peer's virtualenv ({VENV}; once, ~1 minute) …")
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-    subprocess.run(
+    pip = subprocess.run(
         [
             str(python),
             "-m",
@@ -41,8 +41,11 @@ def ensure_venv(progress) -> Path:
             "-r",
             str(REQUIREMENTS),
         ],
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if pip.returncode:
+        raise RuntimeError(f"pip install -r {REQUIREMENTS} failed:\n{pip.stderr[-3000:]}")
     STAMP.write_text(wanted)
     return python
 

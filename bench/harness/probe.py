@@ -5,10 +5,12 @@ Installed by the bench's launcher (``servers.web(..., probe=PATH)`` starts the p
 app: the application's code is unchanged and pays nothing when the bench does not ask. Counted
 in the process, from the moment it starts:
 
-- ``sql``: statements psycopg sends to PostgreSQL (``BaseCursor._execute_send`` and
-  ``_send_query_prepared``: every ``execute``, each parameter set of an ``executemany``, every
-  ``COPY`` and server-side cursor, sync or async, ORM or raw). That includes Django's connection
-  health checks (``SELECT 1``) and django-tenants' ``SET search_path``.
+- ``sql``: statements psycopg sends to PostgreSQL (``_execute_send`` of the server- and the
+  client-binding cursors, and ``_send_query_prepared``: every ``execute``, each parameter set
+  of an ``executemany``, every ``COPY`` and server-side cursor, sync or async, ORM or raw). That
+  includes Django's connection health checks (``SELECT 1``) and django-tenants'
+  ``SET search_path``. A string holding several statements sent at once (simple query protocol)
+  counts as one.
 - ``sql_tx``: the statements psycopg sends itself for transaction control (``BEGIN``,
   ``COMMIT``, ``ROLLBACK``, savepoints: ``BaseConnection._exec_command``).
 - ``hops_shared``: ``asgiref`` ``SyncToAsync`` calls with ``thread_sensitive=True``, i.e. onto the
@@ -61,11 +63,15 @@ def install(path: str) -> None:
 
     import psycopg._connection_base as connection_base
     import psycopg._cursor_base as cursor_base
+    import psycopg.client_cursor as client_cursor
     from asgiref.sync import SyncToAsync
 
-    base_cursor = cursor_base.BaseCursor
-    base_cursor._execute_send = _counting("sql", base_cursor._execute_send)
-    base_cursor._send_query_prepared = _counting("sql", base_cursor._send_query_prepared)
+    # Every class that defines its own way of sending a statement (none calls another's): the
+    # server-binding cursors (BaseCursor) and the client-binding ones Django uses by default.
+    for cls in (cursor_base.BaseCursor, client_cursor.ClientCursorMixin):
+        for name in ("_execute_send", "_send_query_prepared"):
+            if name in vars(cls):
+                setattr(cls, name, _counting("sql", vars(cls)[name]))
     base_connection = connection_base.BaseConnection
     base_connection._exec_command = _counting("sql_tx", base_connection._exec_command)
 

@@ -149,9 +149,7 @@ def web(
         command = [
             sys.executable,
             "-c",
-            "import runpy, sys; "
-            + "; ".join(prelude)
-            + f"; sys.argv = [{module!r}, *{argv!r}];"
+            "import runpy, sys; " + "; ".join(prelude) + f"; sys.argv = [{module!r}, *{argv!r}];"
             f" runpy.run_module({module!r}, run_name='__main__')",
         ]
     base = f"http://127.0.0.1:{port}"
