@@ -49,7 +49,12 @@ def progress(message: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], epilog="See bench/RESULTS.md for the latest figures."
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Sections: compare = direct vs vmcp vs FastMCP + issue 13's targets; latency ="
+        " added latency; throughput = closed loop, 1 and 2 processes; tokens = tools/list"
+        " sizes; scale = tenants, tokens, audit rows; asgi = daphne vs uvicorn; profile ="
+        " py-spy under load. How each figure is measured, and the latest: bench/RESULTS.md.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="fewer calls, shorter runs, 100 tenants"
@@ -60,8 +65,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"comma-separated, from {', '.join(ALL_SECTIONS + EXTRA_SECTIONS)}"
         " (default: all but profile)",
     )
-    parser.add_argument("--json", type=Path, default=BASE_DIR / "bench/results/latest.json")
-    parser.add_argument("--markdown", type=Path, default=BASE_DIR / "bench/results/latest.md")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=BASE_DIR / "bench/results/latest.json",
+        help="raw figures (default: bench/results/latest.json)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=BASE_DIR / "bench/results/latest.md",
+        help="the printed tables (default: bench/results/latest.md)",
+    )
     parser.add_argument(
         "--server",
         choices=("daphne", "uvicorn"),
@@ -75,7 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--users", type=int, default=64, help="end users (session tokens)")
     parser.add_argument("--keep", action="store_true", help="keep the bench tenants afterwards")
-    parser.add_argument("--profile-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--profile-seconds", type=float, default=15.0, help="py-spy duration (profile section)"
+    )
     parser.add_argument(
         "--db-conn-max-age",
         default=os.environ.get("DB_CONN_MAX_AGE", "60"),
