@@ -51,10 +51,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Sections: compare = direct vs vmcp vs FastMCP + issue 13's targets; latency ="
-        " added latency; throughput = closed loop, 1 and 2 processes; tokens = tools/list"
-        " sizes; scale = tenants, tokens, audit rows; asgi = daphne vs uvicorn; profile ="
-        " py-spy under load. How each figure is measured, and the latest: bench/RESULTS.md.",
+        epilog="sections:\n"
+        "  compare     direct vs vmcp vs a FastMCP proxy, interleaved; issue 13's targets table\n"
+        "  latency     added latency over direct (c=1, c=32, tools/list, built-ins)\n"
+        "  throughput  closed loop, one and two web processes\n"
+        "  tokens      tools/list sizes, estimated and on the wire\n"
+        "  scale       1..1,000 tenants, 10k/1M session tokens and audit rows, retention purge\n"
+        "  asgi        daphne vs uvicorn\n"
+        "  profile     py-spy on a web process under c=32 load (not in the default)\n\n"
+        "How each figure is measured, and the latest figures: bench/RESULTS.md.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="fewer calls, shorter runs, 100 tenants"
