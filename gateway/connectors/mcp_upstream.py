@@ -124,7 +124,7 @@ async def _precheck(server_url: str) -> None:
         _, host, port = parse_http_url(server_url, field="server_url")
         if not is_host_allowed(host):
             # Fail early with a clear message; the transport checks again on every connection.
-            await resolve_checked(host, port)
+            await resolve_checked(host, port, field="server_url")
     except UnsafeUrl as exc:
         raise ProviderError(f"refused to call the upstream MCP server: {exc.message}") from None
 
