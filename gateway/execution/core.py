@@ -54,6 +54,7 @@ from gateway.connectors import get_connector
 from gateway.connectors.base import Tool, ToolResult
 from gateway.ratelimit import limits_for, rate_limit_consume
 from tenants.models import Tenant
+from vmcp_platform.egress import call_timeout, http_client
 from vmcp_platform.errors import (
     ApplicationError,
     Conflict,
@@ -66,7 +67,6 @@ from vmcp_platform.logging import redact
 from .auditing import CallRecord, call_denied, call_recorded
 from .db import run_db
 from .failures import error_result, provider_failure
-from .http import call_timeout, http_client
 from .validation import arguments_validate
 
 logger = logging.getLogger(__name__)

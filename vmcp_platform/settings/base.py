@@ -220,8 +220,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------- the product
-# Hosts an upstream MCP server_url may point at even though they resolve to loopback/private
-# addresses (SSRF guard). Empty in production unless the operator opts in.
+# Hosts every outbound request (vmcp_platform/egress) and every saved URL field may use even
+# though they resolve to loopback/private addresses: the SSRF guard's one escape hatch. Empty in
+# production unless the operator opts in.
 VMCP_SSRF_ALLOWED_HOSTS = env_list("VMCP_SSRF_ALLOWED_HOSTS", [])
 VMCP_ALLOWED_ORIGINS = env_list("VMCP_ALLOWED_ORIGINS", [PUBLIC_BASE_URL])
 VMCP_CONNECT_LINK_TTL_SECONDS = env_int("VMCP_CONNECT_LINK_TTL_SECONDS", 15 * 60)
