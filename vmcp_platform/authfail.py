@@ -58,9 +58,11 @@ def source_address(peer: str | None, forwarded_for: str | None) -> str:
         ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return (address or "unknown")[:64]
-    if ip.version == 6 and ip.ipv4_mapped is None:
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip.ipv4_mapped or ip)
+    return str(ip)
 
 
 def counter_key(surface: str, source: str) -> str:

@@ -1,7 +1,8 @@
 """Counted slots in Redis: live sessions and open streams, bounded per token and per tenant.
 
 Each kind of slot is two sorted sets, one for the token and one for the tenant, whose members
-are slot ids scored by their expiry (Redis ``TIME``, seconds). Acquiring is one Lua script, so
+are slot ids scored by their expiry (Redis ``TIME``, milliseconds, so "least recently used"
+is exact enough to evict by). Acquiring is one Lua script, so
 N+k simultaneous acquisitions against a bound of N let exactly N in whichever process they hit;
 expired members are dropped before counting, so a process that crashed while holding slots
 gives them back when their lease runs out instead of leaking them forever. A holder renews its
@@ -33,7 +34,8 @@ MAX_RETRY_AFTER_SECONDS = 60
 # evicting its least recently renewed members), prefix of evicted members' records, record value.
 # Returns {1, evicted...} or {0, which bound (1 token, 2 tenant), seconds until a slot frees}.
 _ACQUIRE_LUA = """
-local now = tonumber(redis.call('TIME')[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local lease = tonumber(ARGV[2])
@@ -44,7 +46,7 @@ if excess < 0 then excess = 0 end
 local function wait_for(key)
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   if #oldest == 0 then return 1 end
-  return tonumber(oldest[2]) - now
+  return math.ceil((tonumber(oldest[2]) - now) / 1000)
 end
 if token_bound <= 0 or (excess > 0 and ARGV[5] ~= '1') then
   return {0, 1, wait_for(KEYS[1])}
@@ -61,7 +63,7 @@ if excess > 0 then
     result[#result + 1] = popped[i]
   end
 end
-local expiry = now + lease
+local expiry = now + lease * 1000
 for i = 1, 2 do
   redis.call('ZADD', KEYS[i], expiry, ARGV[1])
   redis.call('EXPIRE', KEYS[i], lease + 1)
@@ -75,8 +77,9 @@ return result
 # KEYS: token set, tenant set. ARGV: member, lease. Pushes the member's expiry out (only if it
 # still holds a slot: an evicted or released member does not come back).
 _RENEW_LUA = """
-local now = tonumber(redis.call('TIME')[1])
-local expiry = now + tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiry = now + tonumber(ARGV[2]) * 1000
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[1])
 redis.call('ZADD', KEYS[2], 'XX', expiry, ARGV[1])
