@@ -28,7 +28,7 @@ from channels.utils import await_many_dispatch
 
 from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
 
-from . import streams
+from . import limits, streams
 from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
 from .http import (
     Headers,
@@ -127,6 +127,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             uuid.UUID(str(self.config_id))
         except ValueError:
             raise HttpRefusal(404, "Not found: no such MCP server") from None
+        source = limits.request_source(self.scope, self.headers)
+        await limits.auth_gate(source)
         secret = bearer_token(self.headers)
         challenge = (
             f'Bearer resource_metadata="{resource_metadata_url(self.tenant.slug, self.config_id)}"'
@@ -139,7 +141,13 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             )
         try:
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
-        except AuthenticationFailed:
+        except AuthenticationFailed as exc:
+            await limits.auth_failed(
+                tenant=self.tenant,
+                source=source,
+                reason=str(exc.details.get("reason") or exc.code),
+                config_id=str(self.config_id),
+            )
             raise HttpRefusal(
                 401,
                 "Unauthorized: the session token is invalid, expired, revoked "
@@ -190,7 +198,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             meta.get("progressToken") is not None or ctx.log_level is not None
         )
         if self.wants_sse and (streams_notifications or not self.wants_json):
-            await self._respond_sse(message, ctx, headers)
+            async with self._stream_slot(message.id):
+                await self._respond_sse(message, ctx, headers)
             return
         try:
             result = await dispatch(message.method, message.params, ctx)
@@ -230,6 +239,10 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         await self.send_body(sse_event(reply), more_body=False)
 
     # ------------------------------------------------------------ streams (both wires)
+
+    def _stream_slot(self, request_id: Any = None) -> Any:
+        """One of the token's bounded stream slots (429 when they are all taken)."""
+        return limits.stream_slot(self.principal, request_id)
 
     def _stream_groups(self) -> list[str]:
         schema = self.tenant.schema_name

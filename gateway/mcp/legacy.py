@@ -10,7 +10,9 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
-from . import sessions, streams
+from vmcp_platform.errors import RateLimited, ValidationFailed
+
+from . import limits, sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
 from .http import accepts
 from .jsonrpc import INVALID_PARAMS, Message, notification_message, sse_event
@@ -39,14 +41,23 @@ class LegacyWire:
                 code=INVALID_PARAMS,
                 request_id=message.id,
             )
-        session = await sessions.session_create(
-            tenant_schema=self.tenant.schema_name,
-            config_id=self.principal.config_id,
-            identifier=self.principal.identifier,
-            protocol_version=negotiate_version(requested),
-            client_capabilities=as_dict(params.get("capabilities")),
-            client_info=as_dict(params.get("clientInfo")),
-        )
+        await limits.handshake_allow(self.principal, message.id)
+        try:
+            session = await sessions.session_create(
+                tenant_schema=self.tenant.schema_name,
+                config_id=self.principal.config_id,
+                identifier=self.principal.identifier,
+                token_id=self.principal.token_id,
+                protocol_version=negotiate_version(requested),
+                client_capabilities=as_dict(params.get("capabilities")),
+                client_info=as_dict(params.get("clientInfo")),
+            )
+        except ValidationFailed as exc:
+            raise HttpRefusal(
+                400, exc.message, code=INVALID_PARAMS, request_id=message.id, data=exc.details
+            ) from None
+        except RateLimited as exc:
+            raise limits.rate_limit_refusal(exc, message.id) from None
         result = initialize_result(self.principal, requested)
         await self._send_result(message.id, result, {"Mcp-Session-Id": session.id})
 
@@ -112,15 +123,16 @@ class LegacyWire:
                 return False
             return await self._token_still_valid()
 
-        await streams.run_stream(
-            send=self.send,
-            receive=self._receive,
-            headers=SSE_HEADERS + encode_headers({"Mcp-Session-Id": session.id}),
-            groups=self._stream_groups(),
-            first_frames=[],
-            frame_for=frame_for,
-            still_valid=still_valid,
-        )
+        async with self._stream_slot():
+            await streams.run_stream(
+                send=self.send,
+                receive=self._receive,
+                headers=SSE_HEADERS + encode_headers({"Mcp-Session-Id": session.id}),
+                groups=self._stream_groups(),
+                first_frames=[],
+                frame_for=frame_for,
+                still_valid=still_valid,
+            )
         raise StopConsumer()
 
     async def _delete(self) -> None:
@@ -131,5 +143,5 @@ class LegacyWire:
                 raise HttpRefusal(405, "Method not allowed", headers={"Allow": "POST"})
             raise HttpRefusal(400, "Bad request: missing Mcp-Session-Id")
         session = await self._session_for(session_id)
-        await sessions.session_delete(session.id)
+        await sessions.session_delete(session)
         await self._send_empty(204)

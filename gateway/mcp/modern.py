@@ -16,7 +16,7 @@ from mcp.shared.inbound import (
     unsupported_protocol_version_rejection,
 )
 
-from . import streams
+from . import limits, streams
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
     HEADER_MISMATCH,
@@ -86,6 +86,8 @@ class ModernWire:
         if message.method == "subscriptions/listen":
             await self._listen(message, ctx)
             return
+        if message.method == "server/discover":
+            await limits.handshake_allow(self.principal, message.id)
         if message.method == "tools/call":
             await self._check_param_headers(message)
         await self._respond(message, ctx, headers={})
@@ -131,16 +133,17 @@ class ModernWire:
                 )
             return None
 
-        await streams.run_stream(
-            send=self.send,
-            receive=self._receive,
-            headers=SSE_HEADERS,
-            groups=self._stream_groups(),
-            first_frames=[sse_event(ack)],
-            frame_for=frame_for,
-            still_valid=self._token_still_valid,
-            final_frame=lambda: sse_event(
-                result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
-            ),
-        )
+        async with self._stream_slot(message.id):
+            await streams.run_stream(
+                send=self.send,
+                receive=self._receive,
+                headers=SSE_HEADERS,
+                groups=self._stream_groups(),
+                first_frames=[sse_event(ack)],
+                frame_for=frame_for,
+                still_valid=self._token_still_valid,
+                final_frame=lambda: sse_event(
+                    result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
+                ),
+            )
         raise StopConsumer()
