@@ -103,8 +103,12 @@ def _simple(value: Any, explode: bool) -> str:
 
 
 def _single_line(name: str, text: str) -> str:
-    if "\r" in text or "\n" in text:
-        raise ValidationFailed(f"{name} must be a single line.", details={"argument": name})
+    # Header values are visible ASCII on the wire; anything else would be mangled or refused.
+    if not text.isascii() or not text.isprintable():
+        raise ValidationFailed(
+            f"{name} must be printable ASCII on one line (it is sent as a header).",
+            details={"argument": name},
+        )
     return text
 
 
