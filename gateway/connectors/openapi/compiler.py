@@ -193,6 +193,19 @@ class _Compiler:
         schema = self.inputs.convert(raw if raw is not None else {}, budget=self.max_in)
         if isinstance(param.get("description"), str):
             schema = {**schema, "description": param["description"][:1000]}
+        if isinstance(schema, dict) and schema.get("type") == "string":
+            # So that what the schema accepts is a request the document accepts: an empty
+            # path segment would reach another route, an empty query value counts as absent
+            # (unless allowEmptyValue), and headers are visible ASCII.
+            empty_ok = location == "query" and param.get("allowEmptyValue")
+            if location in ("path", "query") and not empty_ok and not schema.get("minLength"):
+                schema = {**schema, "minLength": 1}
+            if location == "header" and "pattern" not in schema:
+                schema = {**schema, "pattern": "^[\\x20-\\x7e]*$"}
+        required = param.get("required") or location == "path"
+        if required and isinstance(schema, dict) and schema.get("type") == "array":
+            # An empty exploded array serializes to nothing: the parameter would be missing.
+            schema = {**schema, "minItems": max(1, schema.get("minItems", 0))}
         return schema, plan
 
     def body(
@@ -214,7 +227,11 @@ class _Compiler:
         entry, _ = self.resolver.deref(content[media])
         raw = entry.get("schema", {}) if isinstance(entry, dict) else {}
         schema = self.inputs.convert(raw, budget=self.max_in)
-        plan: dict[str, Any] = {"media_type": media, "form": media == FORM_MEDIA}
+        plan: dict[str, Any] = {
+            "media_type": media,
+            "form": media == FORM_MEDIA,
+            "required": body_required,
+        }
         props = schema.get("properties") if isinstance(schema, dict) else None
         flat = (
             isinstance(props, dict)

@@ -128,6 +128,11 @@ def build_request(plan: dict[str, Any], arguments: dict[str, Any]) -> BuiltReque
         location = param["in"]
         if location == "path":
             path_values[name] = _path_value(value, style, explode, name)
+            if path_values[name] in ("", ".", ".."):
+                # An empty or dot segment would address another resource.
+                raise ValidationFailed(
+                    f"{param['arg']} must not be empty.", details={"argument": param["arg"]}
+                )
         elif location == "query":
             query.extend(_query_value(name, value, style, explode))
         elif location == "header":
@@ -164,4 +169,5 @@ def _payload(body: dict[str, Any], arguments: dict[str, Any]) -> Any:
     if body["mode"] == "whole":
         return arguments.get(body["arg"])
     fields = {f: arguments[f] for f in body["fields"] if f in arguments}
-    return fields or None
+    # A required body is sent even when every field was left out (as ``{}``).
+    return fields if fields or body.get("required") else None

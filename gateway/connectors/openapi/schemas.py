@@ -147,6 +147,7 @@ class Converter:
             out["required"] = [n for n in out["required"] if n in out["properties"]]
         if self.version == "3.0":
             _fix_30(node, out)
+        _format_bounds(out)
         return out, cut
 
     def _hidden(self, prop: Any) -> bool:
@@ -202,6 +203,19 @@ def _fix_30(node: dict[str, Any], out: dict[str, Any]) -> None:
             inner = dict(out)
             out.clear()
             out["anyOf"] = [inner, {"type": "null"}]
+
+
+_INT_RANGES = {"int32": 2**31, "int64": 2**63}
+
+
+def _format_bounds(out: dict[str, Any]) -> None:
+    """int32/int64 are range checks in OpenAPI; spelled out, a JSON Schema validator sees them."""
+    size = _INT_RANGES.get(out.get("format"))  # type: ignore[arg-type]
+    kind = out.get("type")
+    if size is None or not (kind == "integer" or (isinstance(kind, list) and "integer" in kind)):
+        return
+    out.setdefault("minimum", -size)
+    out.setdefault("maximum", size - 1)
 
 
 def node_count(schema: Any) -> int:
