@@ -52,6 +52,7 @@ from audit.models import Outcome
 from configs.models import Connection, McpConfig
 from gateway.connectors import get_connector
 from gateway.connectors.base import Tool, ToolResult
+from gateway.connectors.openapi import OPENAPI_CONNECTOR
 from gateway.ratelimit import limits_for, rate_limit_consume
 from tenants.models import Tenant
 from vmcp_platform.egress import call_timeout, http_client
@@ -227,13 +228,21 @@ def _resolve_credential(
             # The shared header from the vault, or this user's key — never the platform's own
             # session token: the upstream must not be able to replay it against us.
             headers = connection_upstream_headers(connection, credential=value)
-            if connection.auth_type == Connection.AuthType.SHARED_HEADER and not headers:
-                raise Conflict(
-                    f"Connection '{connection.name}' has no shared header set;"
-                    " an admin must set it.",
-                    code="connection_not_configured",
-                    details={"connection_name": connection.name},
-                )
+        elif (
+            connection.connector == OPENAPI_CONNECTOR
+            and connection.auth_type == Connection.AuthType.SHARED_HEADER
+        ):
+            from configs.selectors import connection_shared_credential
+
+            # One credential for the whole connection, from the vault.
+            value = connection_shared_credential(connection)
+        if connection.auth_type == Connection.AuthType.SHARED_HEADER and not (headers or value):
+            raise Conflict(
+                f"Connection '{connection.name}' has no shared credential set;"
+                " an admin must set it.",
+                code="connection_not_configured",
+                details={"connection_name": connection.name},
+            )
     return _Credential(value=value, upstream_headers=headers, account_id=account_id)
 
 
@@ -318,7 +327,7 @@ async def tool_execute(
     if definition is None:
         raise await call_denied(call, _unknown_tool(connection_name, exposed_name or tool_name))
     tool = _catalog_tool(connection, tool_name)
-    if connection.connector != MCP_CONNECTOR and tool is None:
+    if connection.connector not in (MCP_CONNECTOR, OPENAPI_CONNECTOR) and tool is None:
         raise await call_denied(call, _unknown_tool(connection_name, exposed_name or tool_name))
 
     try:
@@ -448,6 +457,8 @@ async def _run(
             log_callback=log_callback,
             session_scope=session_scope,
         )
+    if connection.connector == OPENAPI_CONNECTOR:
+        return await _run_openapi(connection, tool_name, arguments, credential.value)
     connector = get_connector(connection.connector)
     assert connector is not None and tool is not None  # checked by tool_execute
     return await connector.execute(
@@ -457,6 +468,29 @@ async def _run(
         base_url=urls.get("api_base_url") or connector.api_base_url,
         client=http_client(),
         timeout=call_timeout(),
+    )
+
+
+async def _run_openapi(
+    connection: Connection, tool_name: str, arguments: dict[str, Any], credential: str | None
+) -> ToolResult:
+    from configs.selectors import connection_openapi_tool
+    from gateway.connectors.openapi import PLAN_KEY
+    from gateway.connectors.openapi.connector import call_tool
+
+    stored = connection_openapi_tool(connection, tool_name)
+    assert stored is not None  # its definition was found by _prepare
+    settings_ = connection.settings or {}
+    return await call_tool(
+        definition=stored,
+        plan=stored[PLAN_KEY],
+        arguments=arguments,
+        server_url=settings_.get("server_url", ""),
+        auth=settings_.get("auth"),
+        credential=credential,
+        client=http_client(),
+        timeout=call_timeout(),
+        label=connection.name,
     )
 
 

@@ -14,16 +14,25 @@ can import it without importing upward.
 """
 
 from .backends import EgressRefused, refusal_of
-from .clients import ResponseTooLarge, call_timeout, http_client, sync_client
+from .clients import (
+    FetchFailed,
+    ResponseTooLarge,
+    call_timeout,
+    fetch_bytes,
+    http_client,
+    sync_client,
+)
 from .ssrf import UnsafeUrl, check_url
 from .upstream import upstream_client
 
 __all__ = [
     "EgressRefused",
+    "FetchFailed",
     "ResponseTooLarge",
     "UnsafeUrl",
     "call_timeout",
     "check_url",
+    "fetch_bytes",
     "http_client",
     "refusal_of",
     "sync_client",

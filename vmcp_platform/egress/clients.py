@@ -162,3 +162,39 @@ def sync_client() -> httpx.Client:
             )
             _sync = (os.getpid(), client)
         return _sync[1]
+
+
+class FetchFailed(Exception):
+    """A one-off document fetch failed; the message names the status or error, never a body."""
+
+
+def fetch_bytes(url: str, *, max_bytes: int, timeout: float) -> bytes:
+    """GET ``url`` once through the guarded sync transport (documents: OpenAPI, metadata).
+
+    Its own bound, not ``VMCP_MAX_PROVIDER_RESPONSE_BYTES``: a document may be larger than any
+    API response (GitHub's OpenAPI description is 13 MB). No redirects, like every client here.
+    """
+    with httpx.Client(
+        transport=guarded_httpx_sync_transport(),
+        trust_env=False,
+        follow_redirects=False,
+        timeout=timeout,
+    ) as client:
+        try:
+            with client.stream("GET", url) as response:
+                if response.is_redirect:
+                    raise FetchFailed(f"answered HTTP {response.status_code} (a redirect)")
+                if not response.is_success:
+                    raise FetchFailed(f"answered HTTP {response.status_code}")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    raise FetchFailed(f"is larger than {max_bytes} bytes")
+                chunks, total = [], 0
+                for chunk in response.iter_bytes():
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise FetchFailed(f"is larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"could not be fetched ({type(exc).__name__})") from None

@@ -11,6 +11,7 @@ from typing import Any
 from configs.models import Connection
 from configs.selectors import MCP_CONNECTOR, connection_secret_keys
 from gateway.connectors import get_connector
+from gateway.connectors.openapi import OPENAPI_CONNECTOR
 from vmcp_platform.egress import check_url
 from vmcp_platform.errors import ValidationFailed
 
@@ -52,6 +53,9 @@ def allowed_auth_types(connector: str) -> frozenset[str]:
     """Auth types a connection of ``connector`` may use (empty: unknown connector)."""
     if connector == MCP_CONNECTOR:
         return MCP_AUTH_TYPES
+    if connector == OPENAPI_CONNECTOR:
+        # Per user (a key each, in the vault) or one shared credential per connection.
+        return frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER})
     spec = get_connector(connector)
     if spec is None:
         return frozenset()
@@ -62,7 +66,8 @@ def allowed_auth_types(connector: str) -> frozenset[str]:
 
 
 def validate_kind(connector: str, auth_type: str) -> None:
-    if connector != MCP_CONNECTOR and get_connector(connector) is None:
+    known = connector in (MCP_CONNECTOR, OPENAPI_CONNECTOR) or get_connector(connector)
+    if not known:
         raise invalid(f"Unknown connector {connector!r}.", connector=connector)
     allowed = allowed_auth_types(connector)
     if auth_type not in allowed:
@@ -75,6 +80,10 @@ def validate_kind(connector: str, auth_type: str) -> None:
 def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise invalid("settings must be an object.")
+    if connector == OPENAPI_CONNECTOR:
+        from .openapi import openapi_validate_stored  # a new document goes through the import
+
+        return openapi_validate_stored(settings)
     if connector == MCP_CONNECTOR:
         allowed = MCP_SETTINGS
     else:
@@ -144,7 +153,7 @@ def validate_secrets(connector: str, auth_type: str, secrets: Any) -> dict[str, 
     for key, value in secrets.items():
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_SECRET_CHARS:
             raise invalid(f"secrets.{key} must be a non-empty string.", field=key)
-        if key == "shared_header" and ("\r" in value or "\n" in value):
+        if key in ("shared_header", "shared_credential") and ("\r" in value or "\n" in value):
             raise invalid("secrets.shared_header must be a single line.", field=key)
     return dict(secrets)
 
