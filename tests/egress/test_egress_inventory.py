@@ -85,6 +85,8 @@ class _Finder(ast.NodeVisitor):
                 self.aliases[local] = module if alias.asname else alias.name.split(".")[0]
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:  # noqa: N802
+        if node.level:  # ``from .requests import …`` is one of our modules, not the library
+            return
         base = node.module or ""
         for alias in node.names:
             local = alias.asname or alias.name
@@ -189,6 +191,7 @@ def test_the_egress_package_is_where_the_clients_are():
         ("import http.client\nhttp.client.HTTPSConnection('h')", ["http.client.HTTPSConnection"]),
         ("import asyncio\nasyncio.open_connection('h', 1)", ["asyncio.open_connection"]),
         ("import httpx\nhttpx.Response(200)", []),
+        ("from .requests import build_request\nbuild_request()", []),
         ("import httpx\nhttpx.Timeout(3)", []),
         ("from urllib.parse import quote\nquote('x')", []),
         ("import asyncio\nasyncio.sleep(1)", []),
