@@ -88,6 +88,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self._receive = receive
         self._body_size = 0
         self._response_started = self._response_done = False
+        self.stream_error: JsonRpcError | None = None
         self._request_id: Any = None
         try:
             await await_many_dispatch([receive], self.dispatch)
@@ -293,13 +294,21 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         ]
 
     async def _token_still_valid(self) -> bool:
+        """The stream's periodic check; fails closed: a database it cannot reach ends it.
+
+        A stream that outlives a revocation it cannot see is a stream unchecked, so an
+        unreachable database closes it (``stream_error`` says why, for the last event); the
+        client reconnects once the database is back, and is checked again then.
+        """
         secret = bearer_token(self.headers) or ""
         try:
             principal = await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed:
             return False
-        except ServiceUnavailable:
-            return True  # a blip of the database does not end every open stream
+        except ServiceUnavailable as exc:
+            logger.warning("closing an MCP stream: its token could not be re-checked")
+            self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
+            return False
         return principal.token_id == self.principal.token_id
 
     # ------------------------------------------------------------ writing

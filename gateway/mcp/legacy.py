@@ -120,8 +120,25 @@ class LegacyWire:
             first_frames=[],
             frame_for=frame_for,
             still_valid=still_valid,
+            final_frame=self._legacy_stream_farewell,
         )
         raise StopConsumer()
+
+    def _legacy_stream_farewell(self) -> bytes:
+        # The GET stream carries no response to end with an error; a log notification tells
+        # the client why the server closed it.
+        if self.stream_error is None:
+            return b""
+        return sse_event(
+            notification_message(
+                "notifications/message",
+                {
+                    "level": "error",
+                    "logger": "vmcp",
+                    "data": {"error": self.stream_error.as_error(), "stream": "closed"},
+                },
+            )
+        )
 
     async def _delete(self) -> None:
         session_id = self.headers.get(SESSION_HEADER)

@@ -23,6 +23,7 @@ from .jsonrpc import (
     MODERN_ERROR_STATUS,
     UNSUPPORTED_PROTOCOL_VERSION,
     Message,
+    error_message,
     notification_message,
     result_message,
     sse_event,
@@ -140,7 +141,9 @@ class ModernWire:
             frame_for=frame_for,
             still_valid=self._token_still_valid,
             final_frame=lambda: sse_event(
-                result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
+                error_message(message.id, self.stream_error)
+                if self.stream_error is not None
+                else result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
             ),
         )
         raise StopConsumer()

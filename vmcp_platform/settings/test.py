@@ -11,3 +11,7 @@ VMCP_SSRF_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 _live_database = os.environ.get("VMCP_LIVE_DATABASE_NAME")
 if _live_database:
     DATABASES["default"]["NAME"] = _live_database  # noqa: F405
+
+# A suite's daphne may check its streams more often than production does (fail-closed tests).
+if os.environ.get("VMCP_MCP_STREAM_HEARTBEAT_SECONDS"):
+    VMCP_MCP_STREAM_HEARTBEAT_SECONDS = float(os.environ["VMCP_MCP_STREAM_HEARTBEAT_SECONDS"])
