@@ -10,6 +10,8 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
+from vmcp_platform.sanitize import wire_json
+
 from . import sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
 from .http import accepts
@@ -45,7 +47,7 @@ class LegacyWire:
             identifier=self.principal.identifier,
             protocol_version=negotiate_version(requested),
             client_capabilities=as_dict(params.get("capabilities")),
-            client_info=as_dict(params.get("clientInfo")),
+            client_info=wire_json(params.get("clientInfo")),  # stored: sanitised, bounded
         )
         result = initialize_result(self.principal, requested)
         await self._send_result(message.id, result, {"Mcp-Session-Id": session.id})

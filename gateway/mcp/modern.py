@@ -16,6 +16,8 @@ from mcp.shared.inbound import (
     unsupported_protocol_version_rejection,
 )
 
+from vmcp_platform.sanitize import wire_json
+
 from . import streams
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
@@ -81,7 +83,7 @@ class ModernWire:
             modern=True,
             request_id=message.id,
             client_capabilities=as_dict(verdict.client_capabilities),
-            client_info=as_dict(verdict.client_info),
+            client_info=wire_json(verdict.client_info),
             log_level=meta.get("io.modelcontextprotocol/logLevel"),
         )
         if message.method == "subscriptions/listen":
