@@ -61,6 +61,9 @@ class DbProxy:
     def cut(self) -> None:
         """Refuse new connections and drop every open one."""
         if self._listener is not None:
+            # shutdown() first: on Linux, close() alone does not wake a thread blocked in accept.
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
