@@ -51,7 +51,6 @@ class CallRecord:
     agent_run_id: str
     execution_id: str
     started: float = field(default_factory=time.monotonic)
-    occurred_at: datetime = field(default_factory=timezone.now)
     account_id: int | None = None
     arguments: dict[str, Any] | None = None  # only when the tenant stores arguments
 
@@ -109,12 +108,13 @@ async def _write(call: CallRecord, **row: Any) -> Exception | None:
     Redis down too, logged at ERROR).
     """
     fields = _fields(call, **row)
+    occurred_at = timezone.now()  # kept by a spooled row, so it is replayed with this time
     try:
-        await run_db(_insert, call.tenant, fields, call.occurred_at)
+        await run_db(_insert, call.tenant, fields, occurred_at)
     except Exception as exc:
         logger.exception("audit row for execution %s refused; spooling it", call.execution_id)
         await spool_push(
-            schema_name=call.tenant.schema_name, fields=fields, occurred_at=call.occurred_at
+            schema_name=call.tenant.schema_name, fields=fields, occurred_at=occurred_at
         )
         return exc
     return None
