@@ -32,6 +32,7 @@ from tests.gateway.test_mcp_support import (  # noqa: F401
 )
 
 MARKER = "refuse-this-row"
+SPOOL_KEY = "vmcp:audit:spool"  # audit.spool.SPOOL_KEY
 
 
 @pytest.fixture
@@ -66,10 +67,6 @@ def _called_rows(live, django_db_blocker) -> list[dict]:
 def test_a_refused_audit_row_is_spooled_and_the_agent_still_gets_the_result(
     mcp_live, refusing_audit_table, django_db_blocker, wire
 ):
-    from audit.spool import SPOOL_KEY
-    from audit.tasks import drain_spool
-    from vmcp_platform.celery import app
-
     spool = redis.Redis.from_url(settings.REDIS_URL)
     spool.delete(SPOOL_KEY)
     params = {"name": "echo", "arguments": {"text": "once"}, "_meta": {"agentRunId": MARKER}}
@@ -84,6 +81,9 @@ def test_a_refused_audit_row_is_spooled_and_the_agent_still_gets_the_result(
     # The tool ran: the agent gets its result, not an error inviting a second run.
     assert response.json()["result"]["content"] == [{"type": "text", "text": "once"}]
     assert _called_rows(mcp_live, django_db_blocker) == []
+    from audit.tasks import drain_spool
+    from vmcp_platform.celery import app
+
     assert spool.llen(SPOOL_KEY) == 1
     spooled = spool.lrange(SPOOL_KEY, 0, 0)[0]
 
