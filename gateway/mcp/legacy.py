@@ -10,12 +10,20 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
+from vmcp_platform.errors import ServiceUnavailable
 from vmcp_platform.sanitize import wire_json
 
 from . import sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
 from .http import accepts
-from .jsonrpc import INVALID_PARAMS, Message, notification_message, sse_event
+from .jsonrpc import (
+    INVALID_PARAMS,
+    SERVICE_UNAVAILABLE,
+    JsonRpcError,
+    Message,
+    notification_message,
+    sse_event,
+)
 from .wire import (
     DEFAULT_LEGACY_VERSION,
     SESSION_HEADER,
@@ -110,7 +118,11 @@ class LegacyWire:
         async def still_valid() -> bool:
             # Keeps the session alive while its stream is open, and ends the stream when the
             # session was deleted (DELETE from any process) or the token stopped being valid.
-            if await sessions.session_get(session.id) is None:
+            try:
+                if await sessions.session_get(session.id) is None:
+                    return False
+            except ServiceUnavailable as exc:  # Redis down: fail closed, as for the database
+                self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message)
                 return False
             return await self._token_still_valid()
 
