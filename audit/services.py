@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -79,10 +80,15 @@ def audit_record(
     request_id: str = "",
     agent_run_id: str = "",
     extra: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
-    """Record one event in the current tenant's schema (call inside the change's transaction)."""
+    """Record one event in the current tenant's schema (call inside the change's transaction).
+
+    ``occurred_at`` defaults to now; a row replayed from the spool (``audit.spool``) keeps the
+    time of the call it records.
+    """
     return AuditEvent.objects.create(
-        occurred_at=timezone.now(),
+        occurred_at=occurred_at or timezone.now(),
         event_type=event_type,
         outcome=outcome,
         actor=_redact_actor(actor)[:255],

@@ -1,8 +1,24 @@
 """The one execution path for a tool call (REST ``execute_tool`` and MCP ``tools/call``).
 
-Order: connection → tool → arguments → rate limit → credential → provider → audit. Every step
-that can refuse runs before anything reaches a provider, and the audit row is written whatever
-happens (a refusal as ``tool.denied``, an executed call as ``tool.called``).
+Order: record → connection → tool → arguments → rate limit → credential → provider → audit.
+Every step that can refuse runs before anything reaches a provider.
+
+The audit contract — **recorded whatever happens**:
+
+1. The call's record (``CallRecord``) is built first, before any lookup, and every value in it
+   that came off the wire (tool and exposed names, identifier, connection name, JSON-RPC id,
+   ``agentRunId``, actor) is sanitised and bounded there (``vmcp_platform.sanitize``): NUL,
+   control characters, lone surrogates and oversize values are removed, so no input can make
+   the audit insert fail. (The edges refuse what they must refuse before this: the REST
+   serializer answers 400 for a NUL or oversize identifier, tool or connection name.)
+2. A refusal is written as ``tool.denied``; an executed call as ``tool.called`` after the
+   call, when latency and outcome are known.
+3. If that insert still fails (the database was lost between the checks and the call, or it
+   refused the row for any other reason), the row goes to a durable spool in Redis
+   (``audit.spool``) that Celery beat drains every few seconds (``audit.tasks.drain_spool``,
+   also ``manage.py audit_drain_spool``), idempotently by execution id. The agent still gets
+   the tool's result: it must not retry a call that ran. Only when Redis cannot take the row
+   either is it logged at ERROR (redacted).
 
 What raises and what returns:
 
@@ -27,9 +43,9 @@ What raises and what returns:
   ``isError`` is passed through with ``error=None`` and ``error_code="tool_error"``.
 
 ``execution_id`` is a UUID generated per call and stored in the audit row's
-``extra["execution_id"]`` (the row itself is written after the call, when latency and outcome
-are known, so its primary key can't be handed out earlier). ``latency_ms`` is the wall time of
-the whole call as the agent experienced it.
+``extra["execution_id"]`` (the row itself is written after the call, so its primary key can't
+be handed out earlier; the execution id is also the spool's idempotency key). ``latency_ms``
+is the wall time of the whole call as the agent experienced it.
 
 The credential is a local variable of ``tool_execute``: it is decrypted (by the vault) just
 before the provider call, passed to the connector, and dropped; it is never logged, audited or
@@ -62,8 +78,10 @@ from vmcp_platform.errors import (
     NotFound,
     ProviderError,
     ServiceUnavailable,
+    ValidationFailed,
 )
 from vmcp_platform.logging import redact
+from vmcp_platform.sanitize import is_clean_text, wire_text
 
 from .auditing import CallRecord, call_denied, call_recorded
 from .db import run_db
@@ -316,6 +334,17 @@ async def tool_execute(
         agent_run_id=agent_run_id,
         execution_id=str(uuid.uuid4()),
     )
+    # Lookups take the values as given; one that the database could not even compare (a NUL)
+    # or no row could hold is refused here, recorded with its sanitised form.
+    if not is_clean_text(connection_name, max_len=100):
+        unknown = NotFound("Unknown connection.", details={"connection_name": call.connection_name})
+        raise await call_denied(call, unknown, error_code="unknown_connection")
+    if not is_clean_text(identifier, max_len=255):
+        invalid = ValidationFailed(
+            "identifier must be at most 255 characters, without control characters.",
+            details={"identifier": "invalid"},
+        )
+        raise await call_denied(call, invalid)
     try:
         prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
     except NotFound as exc:
@@ -495,8 +524,11 @@ async def _run_openapi(
 
 
 def _unknown_tool(connection_name: str, tool_name: str) -> NotFound:
+    # Echo a bounded, cleaned name: the request may carry a megabyte of it.
+    name = wire_text(tool_name, max_len=128)
+    connection_name = wire_text(connection_name, max_len=100)
     return NotFound(
-        f"Unknown tool '{tool_name[:128]}' on connection '{connection_name}'.",
+        f"Unknown tool '{name}' on connection '{connection_name}'.",
         code="unknown_tool",
-        details={"tool_name": tool_name[:128], "connection_name": connection_name},
+        details={"tool_name": name, "connection_name": connection_name},
     )

@@ -25,6 +25,7 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.utils import await_many_dispatch
+from django.db import InterfaceError, OperationalError
 
 from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
 
@@ -40,6 +41,7 @@ from .http import (
     resource_metadata_url,
 )
 from .jsonrpc import (
+    INTERNAL_ERROR,
     MODERN_ERROR_STATUS,
     SERVICE_UNAVAILABLE,
     JsonRpcError,
@@ -64,6 +66,15 @@ from .wire import (
 
 logger = logging.getLogger(__name__)
 
+# What a client is told to wait when a dependency (database, Redis) is unavailable.
+RETRY_AFTER_SECONDS = "5"
+
+
+def _with_retry(exc: JsonRpcError, headers: dict[str, str]) -> dict[str, str]:
+    if exc.code == SERVICE_UNAVAILABLE:
+        return {**headers, "Retry-After": RETRY_AFTER_SECONDS}
+    return headers
+
 
 class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
     """``/t/<tenant>/mcp/<config_id>`` (with or without the trailing slash)."""
@@ -76,10 +87,22 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self.base_send = send
         self._receive = receive
         self._body_size = 0
+        self._response_started = self._response_done = False
+        self.stream_error: JsonRpcError | None = None
+        self._request_id: Any = None
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
             pass
+
+    async def send(self, message: dict[str, Any]) -> None:
+        # Every writer (responses and streams) ends here: know whether a status went out, so a
+        # late failure is never answered with a second one.
+        if message.get("type") == "http.response.start":
+            self._response_started = True
+        elif message.get("type") == "http.response.body" and not message.get("more_body"):
+            self._response_done = True
+        await super().send(message)
 
     async def http_request(self, message: dict[str, Any]) -> None:
         self._body_size += len(message.get("body", b""))
@@ -96,14 +119,43 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self.config_id = self.scope["url_route"]["kwargs"]["config_id"]
         try:
             await self._handle(body)
+        except StopConsumer:
+            raise
         except HttpRefusal as refusal:
             await self._send_refusal(refusal)
         except ServiceUnavailable as exc:
-            await self._send_refusal(
-                HttpRefusal(
-                    503, exc.message, code=SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
-                )
+            await self._send_unavailable(exc.message)
+        except (OperationalError, InterfaceError):
+            # The database went away somewhere no narrower handler expected it.
+            logger.warning("MCP request failed: the database is unavailable", exc_info=True)
+            await self._send_unavailable("The database is unavailable; try again shortly.")
+        except Exception:
+            # Never daphne's HTML 500: the agent gets a JSON-RPC error it can parse.
+            logger.exception("MCP request failed unexpectedly")
+            await self._send_late_refusal(
+                HttpRefusal(500, "Internal error", code=INTERNAL_ERROR, request_id=self._request_id)
             )
+
+    async def _send_unavailable(self, message: str) -> None:
+        await self._send_late_refusal(
+            HttpRefusal(
+                503,
+                message,
+                code=SERVICE_UNAVAILABLE,
+                request_id=self._request_id,
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        )
+
+    async def _send_late_refusal(self, refusal: HttpRefusal) -> None:
+        if self._response_done:
+            return
+        if self._response_started:
+            # A stream's headers already went out: the error is its last event.
+            frame = sse_event(error_message(refusal.request_id, refusal.error))
+            await self.send({"type": "http.response.body", "body": frame, "more_body": False})
+            return
+        await self._send_refusal(refusal)
 
     async def _handle(self, body: bytes) -> None:
         method = self.scope["method"]
@@ -168,6 +220,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             message = parse_message(body)
         except JsonRpcError as exc:
             raise HttpRefusal(400, exc.message, code=exc.code) from None
+        self._request_id = message.id
         self.wants_json, self.wants_sse = wants_json, wants_sse
         version_header = self.headers.get(VERSION_HEADER)
         session_id = self.headers.get(SESSION_HEADER)
@@ -205,7 +258,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             result = await dispatch(message.method, message.params, ctx)
         except JsonRpcError as exc:
             status = MODERN_ERROR_STATUS.get(exc.code, 200) if ctx.modern else 200
-            await self._send_json(status, error_message(message.id, exc), headers)
+            await self._send_json(status, error_message(message.id, exc), _with_retry(exc, headers))
             return
         await self._send_json(200, result_message(message.id, result), headers)
 
@@ -232,7 +285,9 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             if not started and ctx.modern:
                 # Nothing streamed yet: a plain JSON error with the spec's HTTP status.
                 status = MODERN_ERROR_STATUS.get(exc.code, 200)
-                await self._send_json(status, error_message(message.id, exc), headers)
+                await self._send_json(
+                    status, error_message(message.id, exc), _with_retry(exc, headers)
+                )
                 return
             reply = error_message(message.id, exc)
         await start()
@@ -252,13 +307,21 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         ]
 
     async def _token_still_valid(self) -> bool:
+        """The stream's periodic check; fails closed: a database it cannot reach ends it.
+
+        A stream that outlives a revocation it cannot see is a stream unchecked, so an
+        unreachable database closes it (``stream_error`` says why, for the last event); the
+        client reconnects once the database is back, and is checked again then.
+        """
         secret = bearer_token(self.headers) or ""
         try:
             principal = await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed:
             return False
-        except ServiceUnavailable:
-            return True  # a blip of the database does not end every open stream
+        except ServiceUnavailable as exc:
+            logger.warning("closing an MCP stream: its token could not be re-checked")
+            self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
+            return False
         return principal.token_id == self.principal.token_id
 
     # ------------------------------------------------------------ writing

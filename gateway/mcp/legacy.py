@@ -10,12 +10,19 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
-from vmcp_platform.errors import RateLimited, ValidationFailed
+from vmcp_platform.errors import RateLimited, ServiceUnavailable, ValidationFailed
 
 from . import limits, sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
 from .http import accepts
-from .jsonrpc import INVALID_PARAMS, Message, notification_message, sse_event
+from .jsonrpc import (
+    INVALID_PARAMS,
+    SERVICE_UNAVAILABLE,
+    JsonRpcError,
+    Message,
+    notification_message,
+    sse_event,
+)
 from .wire import (
     DEFAULT_LEGACY_VERSION,
     SESSION_HEADER,
@@ -43,6 +50,8 @@ class LegacyWire:
             )
         await limits.handshake_allow(self.principal, message.id)
         try:
+            # The raw objects: session_create refuses an oversize pair before keeping a bounded,
+            # sanitised extract of them (capability flags; clientInfo name, version, title).
             session = await sessions.session_create(
                 tenant_schema=self.tenant.schema_name,
                 config_id=self.principal.config_id,
@@ -119,7 +128,11 @@ class LegacyWire:
         async def still_valid() -> bool:
             # Keeps the session alive while its stream is open, and ends the stream when the
             # session was deleted (DELETE from any process) or the token stopped being valid.
-            if await sessions.session_get(session.id) is None:
+            try:
+                if await sessions.session_get(session.id) is None:
+                    return False
+            except ServiceUnavailable as exc:  # Redis down: fail closed, as for the database
+                self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message)
                 return False
             return await self._token_still_valid()
 
@@ -132,8 +145,25 @@ class LegacyWire:
                 first_frames=[],
                 frame_for=frame_for,
                 still_valid=still_valid,
+                final_frame=self._legacy_stream_farewell,
             )
         raise StopConsumer()
+
+    def _legacy_stream_farewell(self) -> bytes:
+        # The GET stream carries no response to end with an error; a log notification tells
+        # the client why the server closed it.
+        if self.stream_error is None:
+            return b""
+        return sse_event(
+            notification_message(
+                "notifications/message",
+                {
+                    "level": "error",
+                    "logger": "vmcp",
+                    "data": {"error": self.stream_error.as_error(), "stream": "closed"},
+                },
+            )
+        )
 
     async def _delete(self) -> None:
         session_id = self.headers.get(SESSION_HEADER)

@@ -16,6 +16,8 @@ from mcp.shared.inbound import (
     unsupported_protocol_version_rejection,
 )
 
+from vmcp_platform.sanitize import wire_json
+
 from . import limits, streams
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
@@ -23,6 +25,7 @@ from .jsonrpc import (
     MODERN_ERROR_STATUS,
     UNSUPPORTED_PROTOCOL_VERSION,
     Message,
+    error_message,
     notification_message,
     result_message,
     sse_event,
@@ -80,7 +83,7 @@ class ModernWire:
             modern=True,
             request_id=message.id,
             client_capabilities=as_dict(verdict.client_capabilities),
-            client_info=as_dict(verdict.client_info),
+            client_info=wire_json(verdict.client_info),
             log_level=meta.get("io.modelcontextprotocol/logLevel"),
         )
         if message.method == "subscriptions/listen":
@@ -143,7 +146,9 @@ class ModernWire:
                 frame_for=frame_for,
                 still_valid=self._token_still_valid,
                 final_frame=lambda: sse_event(
-                    result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
+                    error_message(message.id, self.stream_error)
+                    if self.stream_error is not None
+                    else result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
                 ),
             )
         raise StopConsumer()

@@ -28,6 +28,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from vmcp_platform.errors import ServiceUnavailable, ValidationFailed
+from vmcp_platform.sanitize import wire_text
 
 from . import slots
 
@@ -84,7 +85,7 @@ def _unavailable() -> ServiceUnavailable:
 
 
 def _clean(text: str, limit: int) -> str:
-    return text.replace("\x00", "")[:limit]
+    return wire_text(text, max_len=limit)
 
 
 def _flags(value: Any, budget: list[int], depth: int = 0) -> Any:

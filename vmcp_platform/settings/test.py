@@ -15,3 +15,7 @@ VMCP_AUTH_FAILURES_PER_WINDOW = env_int("VMCP_AUTH_FAILURES_PER_WINDOW", 1_000_0
 _live_database = os.environ.get("VMCP_LIVE_DATABASE_NAME")
 if _live_database:
     DATABASES["default"]["NAME"] = _live_database  # noqa: F405
+
+# A suite's daphne may check its streams more often than production does (fail-closed tests).
+if os.environ.get("VMCP_MCP_STREAM_HEARTBEAT_SECONDS"):
+    VMCP_MCP_STREAM_HEARTBEAT_SECONDS = float(os.environ["VMCP_MCP_STREAM_HEARTBEAT_SECONDS"])
