@@ -113,6 +113,12 @@ class Cluster:
         web.process.send_signal(signal.SIGKILL)
         web.process.wait(timeout=10)
 
+    def revive(self, web: Web) -> None:
+        """Start a killed process again and wait until HAProxy sends it requests."""
+        self.start_web(web)
+        self.wait_web(web)
+        self.wait_until_serving({w.name for w in self.webs})
+
     def wait_until_serving(self, expected: set[str], timeout: float = 20) -> None:
         """Until HAProxy sends requests to exactly ``expected`` (its health checks caught up)."""
         deadline = time.monotonic() + timeout
