@@ -40,12 +40,14 @@ class Agent:
         self.url = f"{cluster.url}/t/{tenant.slug}/mcp/{config_id}"
         self.token = token
         self.served_by: list[str] = []
+        self.statuses: list[tuple[int, str]] = []
         self.notifications: list[Any] = []
         self.list_changed = asyncio.Event()
 
     def client(self, mode: str) -> Client:
         async def record(response: httpx2.Response) -> None:
             self.served_by.append(response.headers.get(SERVED_BY, "?"))
+            self.statuses.append((response.status_code, self.served_by[-1]))
 
         http = httpx2.AsyncClient(
             headers={"Authorization": f"Bearer {self.token}"},
@@ -200,11 +202,14 @@ async def test_a_rate_limit_holds_exactly_across_processes(cluster, live, django
     await sync_to_async(set_limit)()
     agent = Agent(cluster, live["tenant"], live["config_id"], live["tokens"]["bob"])
     async with agent.client("auto") as session:
+        # As an agent does: the tool list first (the SDK also validates results against it).
+        await session.list_tools()
         results = await asyncio.gather(
             *[session.call_tool("echo", {"text": str(i)}) for i in range(limit + extra)]
         )
     through = [r for r in results if r.is_error is False]
     refused = [r for r in results if r.is_error and r.content[0].text.startswith("Rate limited")]
     assert (len(through), len(refused)) == (limit, extra)
+    assert {status for status, _ in agent.statuses} <= {200, 202, 204}, agent.statuses
     calls_served_by = Counter(agent.served_by)
     assert len(calls_served_by) == WEBS  # the burst was spread over every process
