@@ -104,9 +104,16 @@ async def test_legacy_session_and_list_changed_survive_requests_on_every_process
         # The session lives in Redis: every process served some of its requests.
         assert set(agent.served_by) == {w.name for w in cluster.webs}
         # The GET stream sits on one process; the edit is announced to all of them via Redis.
-        await asyncio.sleep(0.5)
-        await sync_to_async(edit_tools)(live, django_db_blocker, ["demo_add"])
-        await asyncio.wait_for(agent.list_changed.wait(), timeout=10)
+        # The SDK opens that stream in the background; an edit made before it is open reaches
+        # nobody, so edit again (same result) until the notification arrives.
+        for _ in range(5):
+            await sync_to_async(edit_tools)(live, django_db_blocker, ["demo_add"])
+            try:
+                await asyncio.wait_for(agent.list_changed.wait(), timeout=3)
+                break
+            except TimeoutError:
+                continue
+        assert agent.list_changed.is_set()
         assert [t.name for t in (await session.list_tools()).tools] == ["demo_add"]
         assert (await session.call_tool("demo_add", {"a": 2, "b": 40})).structured_content == {
             "sum": 42
