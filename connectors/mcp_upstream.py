@@ -36,7 +36,7 @@ from configs.ssrf import (
     parse_http_url,
     resolve_checked,
 )
-from gateway.connectors.base import ToolResult
+from connectors.base import ToolResult
 from vmcp_platform.errors import ProviderError
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]

@@ -35,7 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from configs.selectors import connection_list, connection_tools
-from gateway.connectors.base import ToolResult
+from connectors.base import ToolResult
 from gateway.execution import tool_execute
 from tenants.models import Tenant
 from vmcp_platform.api import TenantAPIView

@@ -50,8 +50,8 @@ from django_tenants.utils import get_public_schema_name, tenant_context
 
 from audit.models import Outcome
 from configs.models import Connection, McpConfig
-from gateway.connectors import get_connector
-from gateway.connectors.base import Tool, ToolResult
+from connectors import get_connector
+from connectors.base import Tool, ToolResult
 from gateway.ratelimit import limits_for, rate_limit_consume
 from tenants.models import Tenant
 from vmcp_platform.errors import (
@@ -412,7 +412,7 @@ async def _run(
     session_scope: str | None = None,
 ) -> ToolResult:
     if connection.connector == MCP_CONNECTOR:
-        from gateway.connectors import mcp_upstream
+        from connectors import mcp_upstream
 
         return await mcp_upstream.call_tool(
             server_url=urls.get("server_url") or connection.settings.get("server_url", ""),

@@ -35,7 +35,7 @@ def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[st
     """
     if connection.connector != MCP_CONNECTOR:
         return connection_tools(connection)
-    from gateway.connectors import mcp_upstream
+    from connectors import mcp_upstream
 
     headers = connection_upstream_headers(connection)
     server_url = (connection.settings or {}).get("server_url", "")

@@ -11,7 +11,7 @@ from typing import Any
 from configs.models import Connection
 from configs.selectors import MCP_CONNECTOR, connection_secret_keys
 from configs.ssrf import check_url
-from gateway.connectors import get_connector
+from connectors import get_connector
 from vmcp_platform.errors import ValidationFailed
 
 A = Connection.AuthType
