@@ -31,6 +31,15 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
 
+from connectors.mcp_common import (
+    SizeGuard,
+    eras,
+    known_era,
+    max_response_bytes,
+    provider_error,
+    remember_era,
+)
+
 IDLE_SECONDS = 60.0
 MAX_AGE_SECONDS = 300.0
 MAX_SESSIONS_PER_LOOP = 256
@@ -88,12 +97,16 @@ def _retire(pool: dict[Key, _Pooled], pooled: _Pooled) -> None:
         pooled.stop.set()
 
 
-async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeout: float) -> None:
+async def _own(
+    pooled: _Pooled,
+    server_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    transport: httpx2.AsyncBaseTransport,
+) -> None:
     """The session's life: open, serve calls until told to stop (or until it breaks), close."""
-    from . import mcp_upstream as up
-
-    pooled.guard = up._SizeGuard(up._shared_transport(), up._max_response_bytes(), owns_inner=False)
-    known = up._known_era(server_url)
+    pooled.guard = SizeGuard(transport, max_response_bytes(), owns_inner=False)
+    known = known_era(server_url)
     try:
         async with httpx2.AsyncClient(
             headers=headers,
@@ -113,7 +126,7 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
             # deadline bounds its wait for this.
             async with client:
                 if not known:
-                    up._remember_era(server_url, client)
+                    remember_era(server_url, client)
                 pooled.client = client
                 pooled.ready.set()
                 try:
@@ -131,7 +144,11 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
 
 
 async def _acquire(
-    scope: str, server_url: str, headers: dict[str, str], timeout: float
+    scope: str,
+    server_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    transport: httpx2.AsyncBaseTransport,
 ) -> tuple[_Pooled, bool]:
     """A connected session for (scope, server, headers), and whether it was opened just now."""
     pool = _pool()
@@ -149,7 +166,8 @@ async def _acquire(
         pooled = _Pooled(key=key)
         pool[key] = pooled
         pooled.task = asyncio.get_running_loop().create_task(
-            _own(pooled, server_url, dict(headers), timeout), name="vmcp-upstream-session"
+            _own(pooled, server_url, dict(headers), timeout, transport),
+            name="vmcp-upstream-session",
         )
     pooled.in_use += 1
     pooled.last_used = now
@@ -185,17 +203,20 @@ async def call(
     arguments: dict[str, Any],
     progress_callback: Any,
     timeout: float,
+    transport: httpx2.AsyncBaseTransport,
 ) -> Any:
-    """``Client.call_tool`` on a pooled session; SDK/transport errors become ``ProviderError``."""
-    from . import mcp_upstream as up
+    """``Client.call_tool`` on a pooled session; SDK/transport errors become ``ProviderError``.
 
+    ``transport`` is the caller's guarded transport (``mcp_upstream``'s, one per event loop); a
+    new session opens its connections through it.
+    """
     pool = _pool()
     for attempt in (1, 2):
         pooled: _Pooled | None = None
         try:
             with anyio.fail_after(timeout):
-                pooled, fresh = await _acquire(scope, server_url, headers, timeout)
-                pooled.guard.limit = up._max_response_bytes()
+                pooled, fresh = await _acquire(scope, server_url, headers, timeout, transport)
+                pooled.guard.limit = max_response_bytes()
                 assert pooled.client is not None
                 result = await pooled.client.call_tool(
                     name,
@@ -208,11 +229,11 @@ async def call(
         except Exception as exc:
             if pooled is not None:
                 _retire(pool, pooled)
-            up._eras.pop(server_url, None)
+            eras.pop(server_url, None)
             if attempt == 1 and pooled is not None and not fresh and _session_forgotten(exc):
                 continue
             guard = pooled.guard if pooled is not None and pooled.guard is not None else None
-            raise up._provider_error(exc, guard=guard or _NO_GUARD, timeout=timeout) from None
+            raise provider_error(exc, guard=guard or _NO_GUARD, timeout=timeout) from None
         finally:
             if pooled is not None:
                 _release(pool, pooled)

@@ -15,7 +15,6 @@ call, the per-call size guard and the per-call headers are unchanged.
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,10 +22,8 @@ from typing import Any
 
 import anyio
 import httpx2
-from django.conf import settings
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
 
 from configs.ssrf import (
@@ -36,7 +33,16 @@ from configs.ssrf import (
     parse_http_url,
     resolve_checked,
 )
+from connectors import mcp_pool
 from connectors.base import ToolResult
+from connectors.mcp_common import (
+    SizeGuard,
+    eras,
+    known_era,
+    max_response_bytes,
+    provider_error,
+    remember_era,
+)
 from vmcp_platform.errors import ProviderError
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -45,65 +51,7 @@ LogCallback = Callable[[dict[str, Any]], Awaitable[None]]
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TOOL_PAGES = 50
 MAX_TOOLS = 2000
-# How long a server's negotiated era is trusted before it is probed again.
-ERA_TTL_SECONDS = 300.0
-MAX_REMEMBERED_SERVERS = 1024
 POOL_LIMITS = {"max_connections": 200, "max_keepalive_connections": 50}
-
-
-def _max_response_bytes() -> int:
-    return int(getattr(settings, "VMCP_UPSTREAM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
-
-
-class _TooLarge(httpx2.ReadError):
-    pass
-
-
-class _LimitedStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream, guard: _SizeGuard) -> None:
-        self._inner = inner
-        self._guard = guard
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        received = 0
-        async for chunk in self._inner:
-            received += len(chunk)
-            if received > self._guard.limit:
-                self._guard.exceeded = True
-                raise _TooLarge(f"response exceeded {self._guard.limit} bytes")
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _SizeGuard(httpx2.AsyncBaseTransport):
-    """Caps every response body; remembers when it had to cut one off.
-
-    One per call, over the loop's shared transport, which it does not close (``owns_inner``).
-    """
-
-    def __init__(
-        self, inner: httpx2.AsyncBaseTransport, limit: int, *, owns_inner: bool = True
-    ) -> None:
-        self._inner = inner
-        self.limit = limit
-        self.exceeded = False
-        self._owns_inner = owns_inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self._inner.handle_async_request(request)
-        assert isinstance(response.stream, httpx2.AsyncByteStream)
-        return httpx2.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_LimitedStream(response.stream, self),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        if self._owns_inner:
-            await self._inner.aclose()
 
 
 # The guarded transport of each event loop (connections belong to the loop that opened them; a
@@ -111,8 +59,6 @@ class _SizeGuard(httpx2.AsyncBaseTransport):
 _transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport] = (
     weakref.WeakKeyDictionary()
 )
-# server_url -> (expires at, its DiscoverResult or None (handshake era), protocol version).
-_eras: dict[str, tuple[float, Any, str]] = {}
 
 
 def _shared_transport() -> httpx2.AsyncBaseTransport:
@@ -124,77 +70,11 @@ def _shared_transport() -> httpx2.AsyncBaseTransport:
     return transport
 
 
-def _known_era(server_url: str) -> dict[str, Any]:
-    """``Client`` arguments that skip the era probe when this server's era is known."""
-    known = _eras.get(server_url)
-    if known is None or known[0] < time.monotonic():
-        return {}
-    discover = known[1]
-    if discover is None:
-        return {"mode": "legacy"}
-    return {"mode": known[2], "prior_discover": discover}
-
-
-def _remember_era(server_url: str, client: Client) -> None:
-    session = client.session
-    discover = getattr(session, "discover_result", None)
-    if len(_eras) >= MAX_REMEMBERED_SERVERS:
-        _eras.clear()
-    _eras[server_url] = (
-        time.monotonic() + ERA_TTL_SECONDS,
-        discover,
-        session.protocol_version,
-    )
-
-
 def forget_servers() -> None:
     """Forget remembered eras and pooled connections (tests; an upstream that was replaced)."""
-    from . import mcp_pool
-
     mcp_pool.forget()
-    _eras.clear()
+    eras.clear()
     _transports.clear()
-
-
-def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaf_exceptions(inner)]
-    return [exc]
-
-
-def _provider_error(exc: BaseException, *, guard: _SizeGuard, timeout: float) -> ProviderError:
-    """Translate what the SDK or the transport raised; messages never carry headers."""
-    if guard.exceeded:
-        return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
-    leaves = _leaf_exceptions(exc)
-    for leaf in leaves:
-        if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
-            return ProviderError(f"the upstream MCP server did not answer within {timeout:g}s")
-    for leaf in leaves:
-        if isinstance(leaf, httpx2.HTTPStatusError):
-            status = leaf.response.status_code
-            hint = {401: "rejected the credential", 403: "refused access"}.get(
-                status, f"answered HTTP {status}"
-            )
-            return ProviderError(f"the upstream MCP server {hint}", provider_status=status)
-        if isinstance(leaf, MCPError):
-            # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client
-            # must see as such (e.g. -32021 missing client capability) can be relayed unchanged.
-            return ProviderError(
-                f"the upstream MCP server returned an error: {leaf.error.message}"[:500],
-                details={
-                    "jsonrpc_code": leaf.error.code,
-                    "jsonrpc_message": str(leaf.error.message)[:500],
-                    "jsonrpc_data": leaf.error.data,
-                },
-            )
-        if isinstance(leaf, httpx2.ConnectError):
-            return ProviderError(f"could not reach the upstream MCP server: {leaf}"[:500])
-        if isinstance(leaf, httpx2.HTTPError):
-            return ProviderError(
-                f"the upstream MCP server connection failed: {type(leaf).__name__}"
-            )
-    return ProviderError(f"the upstream MCP server call failed: {type(leaves[0]).__name__}")
 
 
 async def _precheck(server_url: str) -> None:
@@ -214,10 +94,10 @@ async def _session(
     headers: dict[str, str],
     timeout: float,
     client_options: dict[str, Any] | None = None,
-) -> AsyncIterator[tuple[Client, _SizeGuard]]:
+) -> AsyncIterator[tuple[Client, SizeGuard]]:
     await _precheck(server_url)
-    guard = _SizeGuard(_shared_transport(), _max_response_bytes(), owns_inner=False)
-    known = _known_era(server_url)
+    guard = SizeGuard(_shared_transport(), max_response_bytes(), owns_inner=False)
+    known = known_era(server_url)
     http = httpx2.AsyncClient(
         headers=headers,
         transport=guard,
@@ -240,15 +120,15 @@ async def _session(
                 )
                 async with client:
                     if not known:
-                        _remember_era(server_url, client)
+                        remember_era(server_url, client)
                     yield client, guard
     except ProviderError:
-        _eras.pop(server_url, None)
+        eras.pop(server_url, None)
         raise
     except Exception as exc:  # the SDK raises groups of transport errors
         # Whatever went wrong, the next call negotiates afresh (the server may have changed).
-        _eras.pop(server_url, None)
-        raise _provider_error(exc, guard=guard, timeout=timeout) from None
+        eras.pop(server_url, None)
+        raise provider_error(exc, guard=guard, timeout=timeout) from None
 
 
 async def list_tools(
@@ -300,8 +180,6 @@ async def call_tool(
     if log_callback is None and session_scope is not None:
         # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
         # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
-        from . import mcp_pool
-
         await _precheck(server_url)
         result = await mcp_pool.call(
             scope=session_scope,
@@ -311,6 +189,7 @@ async def call_tool(
             arguments=arguments,
             progress_callback=progress_callback,
             timeout=timeout,
+            transport=_shared_transport(),
         )
     else:
         # A session of its own for this call (log relaying is a per-session callback).

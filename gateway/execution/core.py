@@ -205,7 +205,7 @@ def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: An
 def _resolve_credential(tenant: Tenant, connection: Connection, identifier: str) -> _Credential:
     from configs.selectors import connection_upstream_headers
     from vault.models import ConnectedAccount
-    from vault.services.accounts import account_credential_for_call
+    from vault.services.credentials import account_credential_for_call
 
     with tenant_context(tenant):
         account_id = None
