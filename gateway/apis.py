@@ -37,8 +37,8 @@ from rest_framework.response import Response
 from configs.selectors import connection_list, connection_tools
 from connectors.base import ToolResult
 from gateway.execution import tool_execute
+from tenants.api_view import TenantAPIView
 from tenants.models import Tenant
-from vmcp_platform.api import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.openapi import ErrorResponseSerializer
 

@@ -1,11 +1,15 @@
-"""Re-playable relayout: the ``gateway.connectors`` package is the top-level ``connectors`` app.
+"""Re-playable relayout: modules moved so that every import runs downhill (see ``MOVES``).
+
+Chiefly: the ``gateway.connectors`` package is the top-level ``connectors`` app; also
+``vmcp_platform.api`` (the tenant API base view) is ``tenants.api_view``.
 
 Run from anywhere inside the repository (``python scripts/relayout.py``; ``--check`` only reports).
 It is idempotent: a second run changes nothing. Meant to be re-run after merging a branch that
 was written against the old layout:
 
-1. Files still tracked under ``gateway/connectors/`` (a merged branch added one there) are moved
-   to ``connectors/`` with ``git mv``, keeping their sub-path; an existing target is an error.
+1. Files still tracked under an old path, e.g. ``gateway/connectors/`` (a merged branch added one
+   there), are moved to the new one with ``git mv``, keeping their sub-path; an existing target
+   is an error.
 2. In every ``.py`` file of the repository (not ``.venv``, ``var``, ``.git``, ``node_modules``)
    and in the project's config/docs files (``*.toml``, ``*.cfg``, ``*.ini``, ``*.md``,
    ``*.yml``, ``*.yaml``, ``.importlinter``):
@@ -29,18 +33,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-OLD_PACKAGE = "gateway.connectors"
-NEW_PACKAGE = "connectors"
-OLD_DIR = "gateway/connectors"
-NEW_DIR = "connectors"
+# (old dotted module, new dotted module). A package moves as a directory, a module as its file.
+MOVES = [
+    ("gateway.connectors", "connectors"),
+    ("vmcp_platform.api", "tenants.api_view"),
+]
 
 SKIP_DIRS = {".venv", "var", ".git", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 TEXT_SUFFIXES = {".toml", ".cfg", ".ini", ".md", ".yml", ".yaml"}
 TEXT_NAMES = {".importlinter"}
-# Not preceded by a name character or a dot (so ``x.gateway.connectors`` is left alone), not
-# followed by a name character (so ``gateway.connectors_extra`` is left alone).
-DOTTED = re.compile(r"(?<![\w.])gateway\.connectors(?!\w)")
-SLASHED = re.compile(r"(?<![\w./-])gateway/connectors(?=/|\b)")
+
+
+def _dotted(old: str) -> re.Pattern[str]:
+    # Not preceded by a name character or a dot (so ``x.gateway.connectors`` is left alone), not
+    # followed by a name character (so ``vmcp_platform.api_urls`` is left alone).
+    return re.compile(r"(?<![\w.])" + re.escape(old) + r"(?!\w)")
+
+
+def _slashed(old: str) -> re.Pattern[str]:
+    # ``gateway/connectors/`` or ``vmcp_platform/api.py``, not ``vmcp_platform/api_urls.py``.
+    return re.compile(r"(?<![\w./-])" + re.escape(old.replace(".", "/")) + r"(?=/|\.py\b|(?!\w))")
+
+
 # This script itself names the old package on purpose.
 SELF = Path(__file__).resolve()
 
@@ -56,10 +70,13 @@ def repo_root() -> Path:
     return Path(out.stdout.strip())
 
 
-def move_leftovers(root: Path, *, check: bool) -> list[str]:
-    """``git mv`` every file still tracked under gateway/connectors/ to connectors/."""
+def move_leftovers(root: Path, old: str, new: str, *, check: bool) -> list[str]:
+    """``git mv`` every file still tracked under the old path to the new one."""
+    old_dir, new_dir = old.replace(".", "/"), new.replace(".", "/")
+    if (root / (old_dir + ".py")).exists():
+        old_dir, new_dir = old_dir + ".py", new_dir + ".py"
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--", OLD_DIR],
+        ["git", "ls-files", "-z", "--", old_dir],
         cwd=root,
         check=True,
         capture_output=True,
@@ -69,7 +86,7 @@ def move_leftovers(root: Path, *, check: bool) -> list[str]:
     for rel in filter(None, listed.split("\0")):
         if not (root / rel).exists():
             continue  # deleted in the work tree; git will report it, nothing to move
-        target = NEW_DIR + rel[len(OLD_DIR) :]
+        target = new_dir + rel[len(old_dir) :]
         if (root / target).exists():
             raise SystemExit(f"relayout: both {rel} and {target} exist; merge them by hand")
         moved.append(f"{rel} -> {target}")
@@ -111,23 +128,28 @@ def _names(aliases: list[ast.alias]) -> str:
     return ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in aliases)
 
 
-def _rewrite_import(package: list[str], node: ast.ImportFrom) -> list[str] | None:
+def _import_of(new: str, bound: str) -> str:
+    """An import statement binding the module ``new`` to the name ``bound``."""
+    parent, _, last = new.rpartition(".")
+    alias = "" if last == bound else f" as {bound}"
+    return f"from {parent} import {last}{alias}" if parent else f"import {new}{alias}"
+
+
+def _rewrite_import(
+    package: list[str], node: ast.ImportFrom, old: str, new: str
+) -> list[str] | None:
     """The statements replacing ``node``, or None when it does not need to change."""
     module = _absolute(package, node)
     if module is None:
         return None
-    if module == OLD_PACKAGE or module.startswith(OLD_PACKAGE + "."):
-        new = NEW_PACKAGE + module[len(OLD_PACKAGE) :]
-        return [f"from {new} import {_names(node.names)}"]
-    if node.level and (module == NEW_PACKAGE or module.startswith(NEW_PACKAGE + ".")):
-        return None  # a relative import inside connectors/ itself: still right after the move
-    if module == "gateway" and any(a.name == "connectors" for a in node.names):
-        out = [
-            f"import {NEW_PACKAGE}" + (f" as {a.asname}" if a.asname else "")
-            for a in node.names
-            if a.name == "connectors"
-        ]
-        rest = [a for a in node.names if a.name != "connectors"]
+    if module == old or module.startswith(old + "."):
+        return [f"from {new + module[len(old) :]} import {_names(node.names)}"]
+    if node.level and (module == new or module.startswith(new + ".")):
+        return None  # a relative import inside the moved package itself: still right
+    parent, _, last = old.rpartition(".")
+    if module == parent and any(a.name == last for a in node.names):
+        out = [_import_of(new, a.asname or a.name) for a in node.names if a.name == last]
+        rest = [a for a in node.names if a.name != last]
         if rest:
             source = "." * node.level + (node.module or "")
             out.append(f"from {source} import {_names(rest)}")
@@ -144,9 +166,11 @@ def rewrite_imports(root: Path, path: Path, text: str) -> str:
     edits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            new = _rewrite_import(package, node)
-            if new is not None:
-                edits.append((node, new))
+            for old, new_module in MOVES:
+                new = _rewrite_import(package, node, old, new_module)
+                if new is not None:
+                    edits.append((node, new))
+                    break
     if not edits:
         return text
     lines = text.splitlines(keepends=True)
@@ -164,8 +188,9 @@ def rewrite_imports(root: Path, path: Path, text: str) -> str:
 
 
 def rewrite(root: Path, path: Path, text: str) -> str:
-    text = DOTTED.sub(NEW_PACKAGE, text)
-    text = SLASHED.sub(NEW_DIR, text)
+    for old, new in MOVES:
+        text = _dotted(old).sub(new, text)
+        text = _slashed(old).sub(new.replace(".", "/"), text)
     if path.suffix == ".py":
         text = rewrite_imports(root, path, text)
     return text
@@ -176,7 +201,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="report, change nothing; exit 1")
     args = parser.parse_args()
     root = repo_root()
-    changes = move_leftovers(root, check=args.check)
+    changes = [
+        change for old, new in MOVES for change in move_leftovers(root, old, new, check=args.check)
+    ]
     changed_py = []
     for path in files(root):
         text = path.read_text(encoding="utf-8")

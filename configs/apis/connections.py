@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from connectors import all_connectors, get_connector
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.pagination import ASC, DEFAULT_LIMIT, OrderFields, keyset_page
 
