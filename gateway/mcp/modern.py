@@ -19,6 +19,7 @@ from mcp.shared.inbound import (
 from vmcp_platform.sanitize import wire_json
 
 from . import limits, streams
+from .context import lookup_tool
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
     HEADER_MISMATCH,
@@ -101,13 +102,11 @@ class ModernWire:
             return
         from mcp.shared.inbound import validate_mcp_param_headers
 
-        from .dispatcher import _lookup_tool
-
         name = message.params.get("name")
         arguments = message.params.get("arguments") or {}
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return
-        exposed = await sync_to_async(_lookup_tool)(self.principal, name)
+        exposed = await sync_to_async(lookup_tool)(self.principal, name)
         if exposed is None:
             return
         rejection = validate_mcp_param_headers(
