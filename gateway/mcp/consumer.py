@@ -180,12 +180,14 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         except ValueError:
             raise HttpRefusal(404, "Not found: no such MCP server") from None
         source = limits.request_source(self.scope, self.headers)
-        await limits.auth_gate(source)
+        blocked = await limits.auth_blocked(source)
         secret = bearer_token(self.headers)
         challenge = (
             f'Bearer resource_metadata="{resource_metadata_url(self.tenant.slug, self.config_id)}"'
         )
         if secret is None:
+            if blocked is not None:
+                raise blocked
             raise HttpRefusal(
                 401,
                 "Unauthorized: send the session token in the Authorization header (Bearer)",
@@ -194,6 +196,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         try:
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed as exc:
+            if blocked is not None:
+                raise blocked from None  # neither counted nor audited again
             await limits.auth_failed(
                 tenant=self.tenant,
                 source=source,
