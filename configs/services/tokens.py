@@ -16,11 +16,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.selectors import account_status_for
+from accounts.services.accounts import account_get_or_create
+from accounts.services.links import connect_link_create
 from audit.models import EventType, Outcome
 from audit.services import audit_record
-from vault.selectors import account_status_for
-from vault.services.accounts import account_get_or_create
-from vault.services.links import connect_link_create
 from vmcp_platform import tokens
 from vmcp_platform.errors import AuthenticationFailed, Conflict, ValidationFailed
 

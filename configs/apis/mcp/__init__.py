@@ -4,14 +4,15 @@
 the session-token views and ``serializers`` the shapes they share. Import the views from here.
 """
 
-from .configs import McpConfigDetailApi, McpConfigListCreateApi
-from .readiness import McpConfigReadinessApi
-from .serializers import ACCOUNT_STATUSES
-from .tokens import (
+from accounts.apis.readiness import McpConfigReadinessApi
+from accounts.apis.tokens import (
     SessionTokenListMintApi,
     SessionTokenRevokeApi,
     SessionTokenRevokeForIdentifierApi,
 )
+
+from .configs import McpConfigDetailApi, McpConfigListCreateApi
+from .serializers import ACCOUNT_STATUSES
 
 __all__ = [
     "ACCOUNT_STATUSES",

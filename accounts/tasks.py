@@ -9,10 +9,9 @@ import logging
 from django.db import OperationalError
 from django_tenants.utils import get_public_schema_name, tenant_context
 
+from accounts.services.refresh import accounts_refresh_expiring
 from tenants.models import Tenant
 from vmcp_platform.celery import app
-
-from .services.refresh import accounts_refresh_expiring
 
 logger = logging.getLogger(__name__)
 

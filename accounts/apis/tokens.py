@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from configs.apis.mcp.serializers import MintedOutput, PageQuery, TokenOutput, TokenPage, iso
 from configs.models import SessionToken
 from configs.selectors_mcp import (
     mcp_config_get,
@@ -27,8 +28,6 @@ from configs.services.tokens import (
 from tenants.api_view import TenantAPIView
 from vmcp_platform.openapi import ErrorResponseSerializer
 from vmcp_platform.pagination import DESC, OrderFields, keyset_page
-
-from .serializers import MintedOutput, PageQuery, TokenOutput, TokenPage, iso
 
 # Newest first, as ``session_tokens_for_config`` orders them; the id breaks ties.
 TOKEN_ORDER: OrderFields = (("created_at", DESC), ("id", DESC))

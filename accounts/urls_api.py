@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import apis
+from accounts.apis import accounts as apis
 
 urlpatterns = [
     path(
