@@ -23,6 +23,7 @@ was written against the old layout:
      parenthesised over several lines) and relative imports that resolve to
      ``gateway.connectors`` (``from .connectors import x`` inside ``gateway/``) become absolute
      imports of ``connectors``. These are found with ``ast``, so any formatting is handled.
+   Names listed in ``NAME_MOVES`` (a module split in two) are imported from their new module.
    Registered Celery task names in ``KEEP`` are left as they are.
 3. The import blocks of the changed ``.py`` files are re-sorted with ``ruff check --select I
    --fix`` (the first-party order changes: ``connectors`` sorts after ``configs``).
@@ -53,6 +54,16 @@ MOVES = [
     # The readiness check and session-token views stand on connected accounts.
     ("configs.apis.mcp.tokens", "accounts.apis.tokens"),
     ("configs.apis.mcp.readiness", "accounts.apis.readiness"),
+]
+
+# (module, name, new module): a name that left a module which itself stays, e.g. half of a
+# split service. ``from module import name`` (absolute or relative) becomes an import from the
+# new module; ``mock.patch("module.name")``-style strings follow too.
+NAME_MOVES = [
+    ("configs.services.tokens", "session_token_mint", "accounts.services.sessions"),
+    ("configs.services.tokens", "config_readiness", "accounts.services.sessions"),
+    ("configs.services.tokens", "ConfigReadiness", "accounts.services.sessions"),
+    ("configs.services.tokens", "ConnectionReadiness", "accounts.services.sessions"),
 ]
 
 # Dotted strings that look like moved modules but are names that must not change: registered
@@ -204,6 +215,22 @@ def _rewrite_import(
     return None
 
 
+def _split_names(package: list[str], node: ast.ImportFrom) -> list[str] | None:
+    """``from m import a, b`` with ``b`` moved to ``n``: ``from m import a; from n import b``."""
+    module = _absolute(package, node)
+    moved = {name: new for old, name, new in NAME_MOVES if old == module}
+    if not moved or not any(a.name in moved for a in node.names):
+        return None
+    out: dict[str, list[ast.alias]] = {}
+    for alias in node.names:
+        target = moved.get(alias.name)
+        if target is None:
+            out.setdefault("." * node.level + (node.module or ""), []).append(alias)
+        else:
+            out.setdefault(target, []).append(alias)
+    return [f"from {source} import {_names(aliases)}" for source, aliases in out.items()]
+
+
 def rewrite_imports(root: Path, path: Path, text: str) -> str:
     try:
         tree = ast.parse(text)
@@ -213,6 +240,10 @@ def rewrite_imports(root: Path, path: Path, text: str) -> str:
     edits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
+            split = _split_names(package, node)
+            if split is not None:
+                edits.append((node, split))
+                continue
             for old, new_module in MOVES:
                 new = _rewrite_import(package, node, old, new_module)
                 if new is not None:
@@ -249,6 +280,8 @@ def rewrite(root: Path, path: Path, text: str) -> str:
     for old, new in MOVES:
         text = _dotted(old).sub(new, text)
         text = _slashed(old).sub(new.replace(".", "/"), text)
+    for old, name, new in NAME_MOVES:
+        text = _dotted(f"{old}.{name}").sub(f"{new}.{name}", text)
     if path.suffix == ".py":
         text = rewrite_imports(root, path, text)
     for index, name in enumerate(KEEP):

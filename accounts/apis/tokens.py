@@ -11,6 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.services.sessions import session_token_mint
 from configs.apis.mcp.serializers import MintedOutput, PageQuery, TokenOutput, TokenPage, iso
 from configs.models import SessionToken
 from configs.selectors_mcp import (
@@ -21,7 +22,6 @@ from configs.selectors_mcp import (
 )
 from configs.services.tokens import (
     parse_expiry,
-    session_token_mint,
     session_token_revoke,
     session_tokens_revoke_for_identifier,
 )

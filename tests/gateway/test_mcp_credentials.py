@@ -59,9 +59,9 @@ def upstream_key(who: str) -> str:
 
 def _provision(tenant: Tenant, fake: FakeProviders, upstream: UpstreamServer) -> CredsLive:
     from accounts.services.accounts import account_get_or_create, account_store_api_key
+    from accounts.services.sessions import session_token_mint
     from configs.services.connections import connection_create, connection_sync_tools
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
 
     live = CredsLive(base_url="", tenant=tenant, config_id="")
     with tenant_context(tenant):
