@@ -5,6 +5,10 @@ own transaction: no long locks, progress survives an interruption, running it ag
 and two purges running at once take different rows instead of waiting for (or failing on) each
 other's. The purge is cleanup only: expiry is enforced whenever a token, link or state is read.
 
+audit owns the machinery and its own kind (audit events); every other app registers the kinds
+of its own tables from its ``AppConfig.ready()`` (``configs/purge.py``, ``vault/purge.py``), so
+audit never imports the models of the apps above it.
+
 MCP session records are not purged here: they live in Redis with a TTL and expire by themselves.
 """
 
@@ -15,108 +19,90 @@ MCP session records are not purged here: they live in Redis with a TTL and expir
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from configs.models import SessionToken
 from tenants.models import Tenant
-from vault.models import ConnectLink, OAuthState, Secret
 
 from .models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
-# Expired session tokens are kept a day, so "why was I refused?" can still be answered.
-SESSION_TOKEN_GRACE = timedelta(days=1)
 DEFAULT_BATCH_SIZE = 5000
 
-KINDS = (
-    "audit_events",
-    "session_tokens",
-    "oauth_states",
-    "oauth_state_secrets",
-    "connect_links",
-)
+# (WHERE clause over the kind's own table, its parameters)
+Where = tuple[str, list[object]]
 
 
-def _q(name: str) -> str:
+@dataclass(frozen=True)
+class PurgeKind:
+    """One kind of expired row: how to find it, and how to delete it in batches.
+
+    ``table`` is the unquoted table name. ``batch_sql``, when set, replaces the plain delete of
+    one batch: given the quoted table and the batch's ``SELECT id … LIMIT %s FOR UPDATE SKIP
+    LOCKED``, it returns a statement selecting (rows deleted, rows cascaded) and the parameters
+    that follow the batch size; the cascaded rows are counted under ``cascades_into``.
+    ``count_cascade``, given the kind's WHERE clause, returns the query counting what that
+    cascade would delete, for a dry run.
+    """
+
+    name: str
+    order: int  # where its count goes in the result and the log line
+    table: str
+    where: Callable[..., Where]  # where(tenant=, now=)
+    batch_sql: Callable[[str, str], tuple[str, list[object]]] | None = None
+    cascades_into: str | None = None
+    count_cascade: Callable[[str, list[object]], Where] | None = None
+
+
+_KINDS: dict[str, PurgeKind] = {}
+
+
+def purge_kind_register(kind: PurgeKind) -> None:
+    """Add a kind (idempotent: ``ready()`` may run more than once in tests)."""
+    _KINDS[kind.name] = kind
+
+
+def purge_kinds() -> list[PurgeKind]:
+    return sorted(_KINDS.values(), key=lambda kind: kind.order)
+
+
+def quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _tables() -> dict[str, str]:
-    return {
-        "event": _q(AuditEvent._meta.db_table),
-        "token": _q(SessionToken._meta.db_table),
-        "link": _q(ConnectLink._meta.db_table),
-        "state": _q(OAuthState._meta.db_table),
-        "secret": _q(Secret._meta.db_table),
-    }
+def _audit_events_where(*, tenant: Tenant, now: datetime) -> Where:
+    return "occurred_at < %s", [now - timedelta(days=tenant.audit_retention_days)]
 
 
-def _conditions(*, tenant: Tenant, now: datetime) -> dict[str, tuple[str, list[object]]]:
-    """What is expired, per kind, as a WHERE clause over the kind's own table."""
-    t = _tables()
-    retention_cutoff = now - timedelta(days=tenant.audit_retention_days)
-    return {
-        "audit_events": ("occurred_at < %s", [retention_cutoff]),
-        "session_tokens": ("expires_at < %s", [now - SESSION_TOKEN_GRACE]),
-        "oauth_states": ("used_at IS NOT NULL OR expires_at < %s", [now]),
-        # PKCE verifiers whose state is gone (deleted with it, or left behind by a crash).
-        "oauth_state_secrets": (
-            f"owner_type = %s AND NOT EXISTS (SELECT 1 FROM {t['state']} st "
-            f"WHERE st.id = {t['secret']}.owner_id)",
-            [Secret.OwnerType.OAUTH_STATE.value],
-        ),
-        "connect_links": ("used_at IS NOT NULL OR expires_at < %s", [now]),
-    }
+purge_kind_register(
+    PurgeKind(
+        name="audit_events",
+        order=10,
+        table=AuditEvent._meta.db_table,
+        where=_audit_events_where,
+    )
+)
 
 
-_TABLE_OF = {
-    "audit_events": "event",
-    "session_tokens": "token",
-    "oauth_states": "state",
-    "oauth_state_secrets": "secret",
-    "connect_links": "link",
-}
-
-
-def _batch_sql(kind: str, where: str) -> str:
-    t = _tables()
-    table = t[_TABLE_OF[kind]]
-    batch = f"SELECT id FROM {table} WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED"
-    if kind == "oauth_states":
-        # A state's PKCE verifier goes in the same transaction as the state.
-        return (
-            f"WITH gone AS (DELETE FROM {table} WHERE id IN ({batch}) RETURNING id), "
-            f"secrets AS (DELETE FROM {t['secret']} s USING gone "
-            f"WHERE s.owner_type = %s AND s.owner_id = gone.id RETURNING s.id) "
-            f"SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM secrets)"
-        )
-    if kind == "connect_links":
-        # The FK from OAuthState is SET_NULL in Django only; in SQL, detach states first.
-        return (
-            f"WITH batch AS ({batch}), "
-            f"detached AS (UPDATE {t['state']} SET link_id = NULL "
-            f"WHERE link_id IN (SELECT id FROM batch) RETURNING 1), "
-            f"gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM batch) RETURNING 1) "
-            f"SELECT (SELECT count(*) FROM gone), 0"
-        )
+def _plain_batch(table: str, batch: str) -> tuple[str, list[object]]:
     return (
         f"WITH gone AS (DELETE FROM {table} WHERE id IN ({batch}) RETURNING 1) "
         f"SELECT (SELECT count(*) FROM gone), 0"
-    )
+    ), []
 
 
 def _delete_in_batches(
-    kind: str, where: str, params: list[object], batch_size: int
+    kind: PurgeKind, where: str, params: list[object], batch_size: int
 ) -> tuple[int, int]:
-    sql = _batch_sql(kind, where)
-    extra_params: list[object] = (
-        [Secret.OwnerType.OAUTH_STATE.value] if kind == "oauth_states" else []
-    )
+    table = quote(kind.table)
+    batch = f"SELECT id FROM {table} WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED"
+    sql, extra_params = (kind.batch_sql or _plain_batch)(table, batch)
     deleted = cascaded = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -141,17 +127,18 @@ def purge_expired(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     now = now or timezone.now()
-    counts = dict.fromkeys(KINDS, 0)
+    kinds = purge_kinds()
+    counts = dict.fromkeys((kind.name for kind in kinds), 0)
     with tenant_context(tenant):
-        conditions = _conditions(tenant=tenant, now=now)
+        conditions = {kind.name: kind.where(tenant=tenant, now=now) for kind in kinds}
         if dry_run:
-            return _count(conditions, counts, tenant=tenant)
-        for kind in KINDS:
-            where, params = conditions[kind]
+            return _count(kinds, conditions, counts, tenant=tenant)
+        for kind in kinds:
+            where, params = conditions[kind.name]
             deleted, cascaded = _delete_in_batches(kind, where, params, batch_size)
-            counts[kind] += deleted
-            if kind == "oauth_states":
-                counts["oauth_state_secrets"] += cascaded
+            counts[kind.name] += deleted
+            if kind.cascades_into:
+                counts[kind.cascades_into] += cascaded
     logger.info(
         "purge: tenant %s (schema %s) lost %d rows: %s",
         tenant.slug,
@@ -163,22 +150,23 @@ def purge_expired(
 
 
 def _count(
-    conditions: dict[str, tuple[str, list[object]]], counts: dict[str, int], *, tenant: Tenant
+    kinds: list[PurgeKind],
+    conditions: dict[str, Where],
+    counts: dict[str, int],
+    *,
+    tenant: Tenant,
 ) -> dict[str, int]:
-    t = _tables()
     with connection.cursor() as cursor:
-        for kind in KINDS:
-            where, params = conditions[kind]
-            cursor.execute(f"SELECT count(*) FROM {t[_TABLE_OF[kind]]} WHERE {where}", params)
-            counts[kind] = cursor.fetchone()[0]
-        # Verifiers of the states that would go, on top of already orphaned ones.
-        state_where, state_params = conditions["oauth_states"]
-        cursor.execute(
-            f"SELECT count(*) FROM {t['secret']} WHERE owner_type = %s AND owner_id IN "
-            f"(SELECT id FROM {t['state']} WHERE {state_where})",
-            [Secret.OwnerType.OAUTH_STATE.value, *state_params],
-        )
-        counts["oauth_state_secrets"] += cursor.fetchone()[0]
+        for kind in kinds:
+            where, params = conditions[kind.name]
+            cursor.execute(f"SELECT count(*) FROM {quote(kind.table)} WHERE {where}", params)
+            counts[kind.name] = cursor.fetchone()[0]
+        # What the cascades would take, on top of rows already expired in their own right.
+        for kind in kinds:
+            if kind.count_cascade is not None and kind.cascades_into:
+                sql, params = kind.count_cascade(*conditions[kind.name])
+                cursor.execute(sql, params)
+                counts[kind.cascades_into] += cursor.fetchone()[0]
     logger.info(
         "purge (dry run): tenant %s (schema %s) would lose %d rows: %s",
         tenant.slug,

@@ -117,10 +117,10 @@ def _provision_config(upstream_url: str) -> tuple[str, str]:
     from django.db import connection
     from django_tenants.utils import tenant_context
 
+    from accounts.services.sessions import session_token_mint
     from configs.models import Connection
     from configs.services.connections import connection_create, connection_sync_tools
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
     from tenants.models import Tenant
 
     with tenant_context(Tenant.objects.get(slug=SLUG)):

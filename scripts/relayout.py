@@ -1,7 +1,9 @@
 """Re-playable relayout: modules moved so that every import runs downhill (see ``MOVES``).
 
 Chiefly: the ``gateway.connectors`` package is the top-level ``connectors`` app; also
-``vmcp_platform.api`` (the tenant API base view) is ``tenants.api_view``.
+``vmcp_platform.api`` (the tenant API base view) is ``tenants.api_view``, and the vault's account
+machinery (services, selectors, connect views, accounts API, refresh tasks) is the ``accounts``
+app, with the readiness and session-token API views of ``configs``.
 
 Run from anywhere inside the repository (``python scripts/relayout.py``; ``--check`` only reports).
 It is idempotent: a second run changes nothing. Meant to be re-run after merging a branch that
@@ -9,7 +11,8 @@ was written against the old layout:
 
 1. Files still tracked under an old path, e.g. ``gateway/connectors/`` (a merged branch added one
    there), are moved to the new one with ``git mv``, keeping their sub-path; an existing target
-   is an error.
+   is an error. Before it moves, a module's relative imports of modules that do not move with
+   it are made absolute, so step 2 points them at the right place.
 2. In every ``.py`` file of the repository (not ``.venv``, ``var``, ``.git``, ``node_modules``)
    and in the project's config/docs files (``*.toml``, ``*.cfg``, ``*.ini``, ``*.md``,
    ``*.yml``, ``*.yaml``, ``.importlinter``):
@@ -20,6 +23,8 @@ was written against the old layout:
      parenthesised over several lines) and relative imports that resolve to
      ``gateway.connectors`` (``from .connectors import x`` inside ``gateway/``) become absolute
      imports of ``connectors``. These are found with ``ast``, so any formatting is handled.
+   Names listed in ``NAME_MOVES`` (a module split in two) are imported from their new module.
+   Registered Celery task names in ``KEEP`` are left as they are.
 3. The import blocks of the changed ``.py`` files are re-sorted with ``ruff check --select I
    --fix`` (the first-party order changes: ``connectors`` sorts after ``configs``).
 """
@@ -37,7 +42,36 @@ from pathlib import Path
 MOVES = [
     ("gateway.connectors", "connectors"),
     ("vmcp_platform.api", "tenants.api_view"),
+    # The vault keeps its encrypted store (crypto, keys, secrets, every model) below configs;
+    # the per-user account machinery, which reads connections, is the ``accounts`` app above.
+    ("vault.services", "accounts.services"),
+    ("vault.selectors", "accounts.selectors"),
+    ("vault.views", "accounts.views"),
+    ("vault.apis", "accounts.apis.accounts"),
+    ("vault.urls", "accounts.urls"),
+    ("vault.urls_api", "accounts.urls_api"),
+    ("vault.tasks", "accounts.tasks"),
+    # The readiness check and session-token views stand on connected accounts.
+    ("configs.apis.mcp.tokens", "accounts.apis.tokens"),
+    ("configs.apis.mcp.readiness", "accounts.apis.readiness"),
 ]
+
+# (module, name, new module): a name that left a module which itself stays, e.g. half of a
+# split service. ``from module import name`` (absolute or relative) becomes an import from the
+# new module; ``mock.patch("module.name")``-style strings follow too.
+NAME_MOVES = [
+    ("configs.services.tokens", "session_token_mint", "accounts.services.sessions"),
+    ("configs.services.tokens", "config_readiness", "accounts.services.sessions"),
+    ("configs.services.tokens", "ConfigReadiness", "accounts.services.sessions"),
+    ("configs.services.tokens", "ConnectionReadiness", "accounts.services.sessions"),
+]
+
+# Dotted strings that look like moved modules but are names that must not change: registered
+# Celery task names (beat schedules and queued messages refer to them).
+KEEP = (
+    "vault.tasks.refresh_expiring_all_tenants",
+    "vault.tasks.refresh_expiring_accounts",
+)
 
 SKIP_DIRS = {".venv", "var", ".git", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache"}
 TEXT_SUFFIXES = {".toml", ".cfg", ".ini", ".md", ".yml", ".yaml"}
@@ -70,6 +104,24 @@ def repo_root() -> Path:
     return Path(out.stdout.strip())
 
 
+def absolutize(text: str, package: list[str], old: str) -> str:
+    """Relative imports of a module about to move from ``old``, made absolute (from where it
+    still is), except those inside the moved package itself, which stay right after the move."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return text
+    edits = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        module = _absolute(package, node)
+        if module is None or module.startswith(old + "."):
+            continue
+        edits.append((node, [f"from {module} import {_names(node.names)}"]))
+    return _apply(text, edits)
+
+
 def move_leftovers(root: Path, old: str, new: str, *, check: bool) -> list[str]:
     """``git mv`` every file still tracked under the old path to the new one."""
     old_dir, new_dir = old.replace(".", "/"), new.replace(".", "/")
@@ -91,6 +143,12 @@ def move_leftovers(root: Path, old: str, new: str, *, check: bool) -> list[str]:
             raise SystemExit(f"relayout: both {rel} and {target} exist; merge them by hand")
         moved.append(f"{rel} -> {target}")
         if not check:
+            if rel.endswith(".py"):
+                path = root / rel
+                text = path.read_text(encoding="utf-8")
+                fixed = absolutize(text, _module_of(root, path), old)
+                if fixed != text:
+                    path.write_text(fixed, encoding="utf-8")
             (root / target).parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["git", "mv", rel, target], cwd=root, check=True)
     return moved
@@ -157,6 +215,22 @@ def _rewrite_import(
     return None
 
 
+def _split_names(package: list[str], node: ast.ImportFrom) -> list[str] | None:
+    """``from m import a, b`` with ``b`` moved to ``n``: ``from m import a; from n import b``."""
+    module = _absolute(package, node)
+    moved = {name: new for old, name, new in NAME_MOVES if old == module}
+    if not moved or not any(a.name in moved for a in node.names):
+        return None
+    out: dict[str, list[ast.alias]] = {}
+    for alias in node.names:
+        target = moved.get(alias.name)
+        if target is None:
+            out.setdefault("." * node.level + (node.module or ""), []).append(alias)
+        else:
+            out.setdefault(target, []).append(alias)
+    return [f"from {source} import {_names(aliases)}" for source, aliases in out.items()]
+
+
 def rewrite_imports(root: Path, path: Path, text: str) -> str:
     try:
         tree = ast.parse(text)
@@ -166,11 +240,20 @@ def rewrite_imports(root: Path, path: Path, text: str) -> str:
     edits = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
+            split = _split_names(package, node)
+            if split is not None:
+                edits.append((node, split))
+                continue
             for old, new_module in MOVES:
                 new = _rewrite_import(package, node, old, new_module)
                 if new is not None:
                     edits.append((node, new))
                     break
+    return _apply(text, edits)
+
+
+def _apply(text: str, edits: list[tuple[ast.ImportFrom, list[str]]]) -> str:
+    """Replace each import statement by its new statements (one per line, same indent)."""
     if not edits:
         return text
     lines = text.splitlines(keepends=True)
@@ -187,12 +270,22 @@ def rewrite_imports(root: Path, path: Path, text: str) -> str:
     return raw.decode()
 
 
+def _kept(index: int) -> str:
+    return f"__relayout_kept_{index}__"
+
+
 def rewrite(root: Path, path: Path, text: str) -> str:
+    for index, name in enumerate(KEEP):
+        text = text.replace(name, _kept(index))
     for old, new in MOVES:
         text = _dotted(old).sub(new, text)
         text = _slashed(old).sub(new.replace(".", "/"), text)
+    for old, name, new in NAME_MOVES:
+        text = _dotted(f"{old}.{name}").sub(f"{new}.{name}", text)
     if path.suffix == ".py":
         text = rewrite_imports(root, path, text)
+    for index, name in enumerate(KEEP):
+        text = text.replace(_kept(index), name)
     return text
 
 
@@ -204,7 +297,11 @@ def main() -> int:
     changes = [
         change for old, new in MOVES for change in move_leftovers(root, old, new, check=args.check)
     ]
-    changed_py = []
+    # Moved modules get their import blocks re-sorted too (their relative imports may have
+    # been made absolute).
+    changed_py = [
+        change.split(" -> ")[1] for change in changes if change.endswith(".py") and " -> " in change
+    ]
     for path in files(root):
         text = path.read_text(encoding="utf-8")
         new = rewrite(root, path, text)
@@ -212,7 +309,7 @@ def main() -> int:
             changes.append(str(path.relative_to(root)))
             if not args.check:
                 path.write_text(new, encoding="utf-8")
-                if path.suffix == ".py":
+                if path.suffix == ".py" and str(path.relative_to(root)) not in changed_py:
                     changed_py.append(str(path.relative_to(root)))
     if changed_py:
         subprocess.run(

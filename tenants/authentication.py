@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from vmcp_platform import authfail
 from vmcp_platform.errors import AuthenticationFailed, RateLimited
 
+from . import signals
 from .models import ApiKey, Tenant
 from .selectors import api_key_get_active
 from .services import api_key_touch
@@ -88,12 +89,12 @@ def _audit_failure(request: Request, tenant: Tenant | None, source: str, reason:
     if tenant is None:
         authfail.failure_count(authfail.API, source)
         return
-    from audit.services import audit_auth_failure
-
     try:
         # A savepoint, so a failed write cannot poison a caller's transaction.
         with transaction.atomic():
-            audit_auth_failure(
+            # The audit app (above tenants) receives it: ``audit.receivers``.
+            signals.api_auth_failed.send(
+                sender=ApiKeyAuthentication,
                 tenant=tenant,
                 surface=authfail.API,
                 source=source,

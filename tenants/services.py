@@ -14,6 +14,7 @@ from django.utils import timezone
 from vmcp_platform import tokens
 from vmcp_platform.errors import Conflict, NotFound, ValidationFailed
 
+from . import signals
 from .models import ApiKey, Domain, Membership, Tenant
 
 logger = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ def _ensure_another_owner(tenant: Tenant, membership: Membership) -> None:
 
 
 def _audit(tenant: Tenant, event_type: str, *, actor: str, extra: dict) -> None:
-    """Record into the tenant's audit trail (the audit app owns the model)."""
-    from audit.services import audit_record_for_tenant
-
-    audit_record_for_tenant(tenant=tenant, event_type=event_type, actor=actor, extra=extra)
+    """Record into the tenant's audit trail: the audit app, above tenants, receives the signal."""
+    signals.tenant_changed.send(
+        sender=Tenant, tenant=tenant, event_type=event_type, actor=actor, extra=extra
+    )

@@ -11,7 +11,7 @@ urlpatterns = [
     path("api_keys/<int:key_id>", tenant_apis.ApiKeyRevokeApi.as_view(), name="api-key"),
     path("", include("configs.urls_connections")),
     path("", include("configs.urls_mcp")),
-    path("", include("vault.urls_api")),
+    path("", include("accounts.urls_api")),
     path("", include("audit.urls_api")),
     path("", include("gateway.urls_api")),
     # Unknown API paths answer in the API's error shape, not an HTML 404 page.

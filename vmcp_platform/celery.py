@@ -25,10 +25,11 @@ beat_schedule: dict[str, dict[str, object]] = {
         "schedule": 5.0,
     },
 }
-# Token refresh (vault.tasks, owned by the accounts work): the fan-out, every 5 minutes; it
+# Token refresh (accounts.tasks; its task names are the ones it was first registered under,
+# which queued messages carry): the fan-out, every 5 minutes; it
 # queues one vault.tasks.refresh_expiring_accounts(tenant_id) per tenant. Guarded so beat never
 # sends a task no worker has registered while that module is absent.
-if importlib.util.find_spec("vault.tasks") is not None:
+if importlib.util.find_spec("accounts.tasks") is not None:
     beat_schedule["vault-refresh-expiring-accounts"] = {
         "task": "vault.tasks.refresh_expiring_all_tenants",
         "schedule": 5 * 60.0,

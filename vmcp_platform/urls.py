@@ -20,7 +20,7 @@ urlpatterns = [
     path("t/<slug:tenant>/dashboard/", include("dashboard.urls", namespace="dashboard")),
     path("t/<slug:tenant>/api/v1/", include("vmcp_platform.api_urls")),
     # End-user connect pages and the deployment-wide OAuth callback.
-    path("", include("vault.urls")),
+    path("", include("accounts.urls")),
     # Protected-resource metadata for the MCP endpoint (the endpoint itself is in gateway.routing).
     path("", include("gateway.urls")),
 ]

@@ -99,9 +99,9 @@ def create_tenant(slug: str) -> Any:
 
 def provision(*, upstream_url: str, fake: dict[str, Any] | None, users: int) -> Bench:
     """The bench tenant: an upstream ``mcp`` connection, gmail (fake provider), configs, tokens."""
+    from accounts.services.sessions import session_token_mint
     from configs.services.connections import connection_create, connection_sync_tools
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
 
     tenant = create_tenant(BENCH_SLUG)
     bench = Bench(tenant=tenant, config_id="", tokens=[], upstream_url=upstream_url)
@@ -189,9 +189,9 @@ def _gmail(bench: Bench, fake: dict[str, Any]) -> None:
 
 def _gmail_servers(bench: Bench) -> None:
     """Two more servers for the tools/list size cross-check: gmail scoped to 3 tools, and all."""
+    from accounts.services.sessions import session_token_mint
     from configs.selectors import connection_get, connection_tools
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
 
     names = [t["name"] for t in connection_tools(connection_get(name="gmail"))]
     for attr, tools in (("scoped", names[:3]), ("full", ["*"])):

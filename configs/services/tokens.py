@@ -1,4 +1,7 @@
-"""Session tokens (per config, per end user) and the readiness check that gates minting.
+"""Session tokens (per config, per end user): created, authenticated, revoked.
+
+Minting is gated on the user's connected accounts, so ``session_token_mint`` and the readiness
+check it applies are in ``accounts.services.sessions``, above; this module stores the token.
 
 A token is ``vmcp_st_`` + 40 random base62 characters + a checksum; only its SHA-256 is stored.
 The secret is returned once by ``session_token_mint`` and never logged or audited.
@@ -9,23 +12,19 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.models import EventType, Outcome
+from audit.models import EventType
 from audit.services import audit_record
-from vault.selectors import account_status_for
-from vault.services.accounts import account_get_or_create
-from vault.services.links import connect_link_create
 from vmcp_platform import tokens
-from vmcp_platform.errors import AuthenticationFailed, Conflict, ValidationFailed
+from vmcp_platform.errors import AuthenticationFailed, ValidationFailed
 
-from ..models import Connection, McpConfig, SessionToken
-from ..tools import config_mappings
+from ..models import McpConfig, SessionToken
 
 MIN_EXPIRY_SECONDS = 60
 MAX_EXPIRY_SECONDS = 24 * 3600
@@ -37,44 +36,10 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 _EXPIRY_RE = re.compile(r"^\s*(\d{1,6})\s*([smh]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
-NOT_CONNECTED = "NOT_CONNECTED"
-NOT_REQUIRED = "NOT_REQUIRED"
-ACTIVE = "ACTIVE"
-
-
 @dataclass(frozen=True)
 class MintedToken:
     token: SessionToken
     secret: str  # shown once; the database keeps only its hash
-
-
-@dataclass(frozen=True)
-class ConnectionReadiness:
-    connection: Connection
-    status: str  # an account status, NOT_CONNECTED or NOT_REQUIRED
-    authorization_url: str | None = None
-    link_expires_at: datetime | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "connection_name": self.connection.name,
-            "connector": self.connection.connector,
-            "status": self.status,
-        }
-        if self.authorization_url:
-            out["authorization_url"] = self.authorization_url
-            out["expires_at"] = self.link_expires_at.isoformat() if self.link_expires_at else None
-        return out
-
-
-@dataclass(frozen=True)
-class ConfigReadiness:
-    identifier: str
-    connections: list[ConnectionReadiness]
-
-    @property
-    def ready(self) -> bool:
-        return all(c.status in {ACTIVE, NOT_REQUIRED} for c in self.connections)
 
 
 def parse_expiry(value: str | int | None) -> int:
@@ -96,7 +61,7 @@ def parse_expiry(value: str | int | None) -> int:
     return seconds
 
 
-def _check_identifier(identifier: Any) -> str:
+def check_identifier(identifier: Any) -> str:
     if (
         not isinstance(identifier, str)
         or not 1 <= len(identifier) <= MAX_IDENTIFIER
@@ -109,56 +74,17 @@ def _check_identifier(identifier: Any) -> str:
     return identifier
 
 
-def config_readiness(
-    *, config: McpConfig, identifier: str, include_auth_link: bool, actor: str
-) -> ConfigReadiness:
-    """Each connection's account status for this user; with links, create what is missing.
-
-    With ``include_auth_link``, a missing account is created in PENDING_AUTH and every account
-    that is not ACTIVE gets a fresh connect link (each link creation is its own audited write).
-    """
-    identifier = _check_identifier(identifier)
-    result = []
-    for mapping in config_mappings(config):
-        connection = mapping.connection
-        if not connection.needs_user_credentials:
-            result.append(ConnectionReadiness(connection=connection, status=NOT_REQUIRED))
-            continue
-        status = account_status_for(connection=connection, identifier=identifier)
-        if status == ACTIVE or not include_auth_link:
-            result.append(ConnectionReadiness(connection, status or NOT_CONNECTED))
-            continue
-        account = account_get_or_create(connection=connection, identifier=identifier, actor=actor)
-        created = connect_link_create(account=account, actor=actor)
-        result.append(
-            ConnectionReadiness(
-                connection=connection,
-                status=account.status,
-                authorization_url=created.url,
-                link_expires_at=created.expires_at,
-            )
-        )
-    return ConfigReadiness(identifier=identifier, connections=result)
-
-
-def session_token_mint(
-    *,
-    config: McpConfig,
-    identifier: str,
-    expiry_seconds: int = DEFAULT_EXPIRY_SECONDS,
-    actor: str,
+def session_token_create(
+    *, config: McpConfig, identifier: str, expiry_seconds: int, actor: str
 ) -> MintedToken:
-    """Mint a token for (config, identifier), refused (409) while an account is missing."""
-    identifier = _check_identifier(identifier)
+    """Store a new token for (config, identifier) and audit it; ``session_token_mint`` (in
+    ``accounts.services.sessions``) calls this once every account the config needs is connected.
+    """
+    identifier = check_identifier(identifier)
     if not MIN_EXPIRY_SECONDS <= expiry_seconds <= MAX_EXPIRY_SECONDS:
         raise ValidationFailed(
             "The expiry is invalid.", details={"expiry": "between 60 and 86400 seconds"}
         )
-    readiness = config_readiness(
-        config=config, identifier=identifier, include_auth_link=False, actor=actor
-    )
-    if not readiness.ready:
-        _refuse_mint(config=config, identifier=identifier, readiness=readiness, actor=actor)
     secret = tokens.generate(tokens.SESSION_TOKEN_PREFIX)
     with transaction.atomic():
         token = SessionToken.objects.create(
@@ -178,46 +104,6 @@ def session_token_mint(
             extra={"expires_in": expiry_seconds},
         )
     return MintedToken(token=token, secret=secret)
-
-
-def _refuse_mint(
-    *, config: McpConfig, identifier: str, readiness: ConfigReadiness, actor: str
-) -> None:
-    """Give the caller a fresh connect link for each connection the user still has to connect.
-
-    The links and PENDING_AUTH accounts are committed (each by its own service) even though
-    the mint itself is refused: the caller forwards them to the user.
-    """
-    missing = []
-    for item in readiness.connections:
-        if item.status in {ACTIVE, NOT_REQUIRED}:
-            continue
-        account = account_get_or_create(
-            connection=item.connection, identifier=identifier, actor=actor
-        )
-        created = connect_link_create(account=account, actor=actor)
-        missing.append(
-            ConnectionReadiness(
-                connection=item.connection,
-                status=item.status,
-                authorization_url=created.url,
-                link_expires_at=created.expires_at,
-            ).as_dict()
-        )
-    audit_record(
-        event_type=EventType.TOKEN_MINTED,
-        outcome=Outcome.DENIED,
-        error_code="missing_connected_accounts",
-        actor=actor,
-        identifier=identifier,
-        config_id=config.pk,
-        extra={"missing_connections": [m["connection_name"] for m in missing]},
-    )
-    raise Conflict(
-        f"'{identifier}' has not connected every account this server needs.",
-        code="missing_connected_accounts",
-        details={"identifier": identifier, "missing_connections": missing},
-    )
 
 
 def session_token_authenticate(*, config_id: uuid.UUID | str, secret: str) -> SessionToken:
@@ -277,7 +163,7 @@ def session_token_revoke(*, token: SessionToken, actor: str) -> SessionToken:
 
 def session_tokens_revoke_for_identifier(*, config: McpConfig, identifier: str, actor: str) -> int:
     """Revoke every live token of this user on this config; returns how many were revoked."""
-    identifier = _check_identifier(identifier)
+    identifier = check_identifier(identifier)
     with transaction.atomic():
         now = timezone.now()
         live = list(

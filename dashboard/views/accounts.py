@@ -9,12 +9,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from accounts.selectors import account_get, account_list
+from accounts.services import account_get_or_create, account_revoke, connect_link_create
 from configs.models import Connection
 from configs.selectors import connection_list
 from tenants.access import tenant_member_required
 from vault.models import ConnectedAccount
-from vault.selectors import account_get, account_list
-from vault.services import account_get_or_create, account_revoke, connect_link_create
 from vmcp_platform.errors import ApplicationError, NotFound
 
 from ._common import actor_of, confirm_page, confirmed, form_error, render_page

@@ -224,10 +224,10 @@ def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: An
 def _resolve_credential(
     tenant: Tenant, connection: Connection, identifier: str, session_token_id: Any = None
 ) -> _Credential:
+    from accounts.services.accounts import token_predates_revocation
+    from accounts.services.credentials import account_credential_for_call
     from configs.selectors import connection_upstream_headers
     from vault.models import ConnectedAccount
-    from vault.services.accounts import token_predates_revocation
-    from vault.services.credentials import account_credential_for_call
 
     with tenant_context(tenant):
         account_id = None
@@ -267,7 +267,7 @@ def _resolve_credential(
 
 def _token_predates(session_token_id: Any) -> Any:
     """Whether the calling session token was minted at or before the account's last revocation
-    (such a token never uses the account again: ``vault.services.accounts``)."""
+    (such a token never uses the account again: ``accounts.services.accounts``)."""
     from django.db.models import Exists, OuterRef, Value
 
     from configs.models import SessionToken
@@ -282,8 +282,8 @@ def _token_predates(session_token_id: Any) -> Any:
 
 
 def _mark_expired(tenant: Tenant, connection: Connection, identifier: str, actor: str) -> None:
+    from accounts.services.accounts import account_mark_expired
     from vault.models import ConnectedAccount
-    from vault.services.accounts import account_mark_expired
 
     with tenant_context(tenant):
         account = ConnectedAccount.objects.filter(

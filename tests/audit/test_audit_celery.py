@@ -37,7 +37,7 @@ def test_beat_schedules_the_daily_purge_and_the_token_refresh(db):  # noqa: ANN0
     assert purge_tenant.name == "audit.tasks.purge_tenant"
     assert schedule["audit-purge-all-tenants"]["schedule"] == crontab(hour=3, minute=17)
     refresh = schedule["vault-refresh-expiring-accounts"]
-    vault_tasks = importlib.import_module("vault.tasks")
+    vault_tasks = importlib.import_module("accounts.tasks")
     assert refresh["task"] == vault_tasks.refresh_expiring_all_tenants.name
     assert refresh["schedule"] == 300
 

@@ -13,15 +13,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from accounts.services.sessions import session_token_mint
 from audit.models import AuditEvent
 from configs.models import Connection, SessionToken
 from configs.services.mcp_configs import mcp_config_create
-from configs.services.tokens import (
-    parse_expiry,
-    session_token_authenticate,
-    session_token_mint,
-    session_token_revoke,
-)
+from configs.services.tokens import parse_expiry, session_token_authenticate, session_token_revoke
 from tests.fakes.plugin import fake_providers, fake_providers_server  # noqa: F401
 from tests.vault.accounts_support import csrf_token, oauth_connection, path_of
 from vault.models import ConnectedAccount

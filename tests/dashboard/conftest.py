@@ -31,12 +31,12 @@ def client_for(name: str) -> Client:
 
 @pytest.fixture
 def furnished(acme) -> Furnished:  # noqa: ANN001
+    from accounts.services import account_get_or_create
+    from accounts.services.sessions import session_token_mint
     from audit.services import audit_record
     from configs.services.connections import connection_create
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
     from tenants.services import api_key_create
-    from vault.services import account_get_or_create
 
     with tenant_context(acme):
         gmail = connection_create(

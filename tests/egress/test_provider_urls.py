@@ -17,18 +17,18 @@ from django.test import override_settings
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from configs.models import Connection
-from tests.egress.loopback_support import LOOPBACK_URLS, loopback, nothing_allowed  # noqa: F401
-from tests.gateway.test_execution_support import _clean_rate_limits  # noqa: F401
-from vault.models import ConnectedAccount, Secret
-from vault.secrets import secret_put
-from vault.services.provider import (
+from accounts.services.provider import (
     TokenEndpointError,
     oauth_client_for,
     revoke_at_provider,
     token_request,
 )
-from vault.services.refresh import account_refresh
+from accounts.services.refresh import account_refresh
+from configs.models import Connection
+from tests.egress.loopback_support import LOOPBACK_URLS, loopback, nothing_allowed  # noqa: F401
+from tests.gateway.test_execution_support import _clean_rate_limits  # noqa: F401
+from vault.models import ConnectedAccount, Secret
+from vault.secrets import secret_put
 
 VARIANTS = sorted(LOOPBACK_URLS)
 GITHUB_PAT = "ghp_users_own_token_" + "x" * 20

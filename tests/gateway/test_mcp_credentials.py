@@ -58,10 +58,10 @@ def upstream_key(who: str) -> str:
 
 
 def _provision(tenant: Tenant, fake: FakeProviders, upstream: UpstreamServer) -> CredsLive:
+    from accounts.services.accounts import account_get_or_create, account_store_api_key
+    from accounts.services.sessions import session_token_mint
     from configs.services.connections import connection_create, connection_sync_tools
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
-    from vault.services.accounts import account_get_or_create, account_store_api_key
 
     live = CredsLive(base_url="", tenant=tenant, config_id="")
     with tenant_context(tenant):
@@ -165,8 +165,8 @@ async def test_upstream_gets_each_users_key_and_never_the_session_token(creds_li
 async def test_revoking_one_users_account_stops_only_that_user_and_is_audited(
     creds_live, fake_providers, django_db_blocker, mode
 ):
+    from accounts.services.accounts import account_revoke
     from vault.models import ConnectedAccount
-    from vault.services.accounts import account_revoke
 
     async with creds_live.client("alice", mode) as alice, creds_live.client("bob", mode) as bob:
         assert (await alice.call_tool("gmail_fetch_mails", {})).is_error is False

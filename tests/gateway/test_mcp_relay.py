@@ -52,9 +52,9 @@ def fixture_upstream() -> Iterator[UpstreamServer]:
 
 @pytest.fixture
 def relay_live(live_tenant, live_server_url, django_db_blocker, fixture_upstream) -> RelayLive:
+    from accounts.services.sessions import session_token_mint
     from configs.services.connections import connection_create, connection_sync_tools
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
 
     with django_db_blocker.unblock(), tenant_context(live_tenant):
         upstream = connection_create(

@@ -50,9 +50,9 @@ class McpLive:
 
 
 def provision(tenant: Tenant) -> tuple[str, str, dict[str, str], dict[str, str]]:
+    from accounts.services.sessions import session_token_mint
     from configs.services.connections import connection_create
     from configs.services.mcp_configs import mcp_config_create
-    from configs.services.tokens import session_token_mint
 
     with tenant_context(tenant):
         connection_create(

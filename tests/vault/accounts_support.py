@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 from django.db import connection as db
 from django.utils import timezone
 
+from accounts.services.oauth import oauth_redirect_uri
 from configs.models import Connection
 from tests.fakes.providers import FakeProviders
 from vault.models import ConnectedAccount, Secret
 from vault.secrets import secret_put
-from vault.services.oauth import oauth_redirect_uri
 
 CLIENT_SECRET = "client-secret-" + "s" * 20
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

@@ -10,12 +10,12 @@ import pytest
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
+from accounts.services import account_credential_for_call, account_revoke
+from accounts.services.accounts import account_store_api_key
 from audit.models import AuditEvent
 from tests.fakes import plugin as fakes_plugin
 from tests.vault.accounts_support import active_account, api_key_connection, oauth_connection
 from vault.models import ConnectedAccount, ConnectLink, Secret
-from vault.services import account_credential_for_call, account_revoke
-from vault.services.accounts import account_store_api_key
 from vmcp_platform import tokens
 from vmcp_platform.errors import ApplicationError
 

@@ -14,6 +14,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from accounts.services.binding import COOKIE_PATH, browser_cookie_name
 from audit.models import AuditEvent
 from tenants.services import api_key_create
 from tests.conftest import free_port, run_daphne
@@ -27,7 +28,6 @@ from tests.vault.accounts_support import (
     press_continue,
 )
 from vault.models import ConnectedAccount, OAuthState, Secret
-from vault.services.binding import COOKIE_PATH, browser_cookie_name
 
 fake_providers_server = fakes_plugin.fake_providers_server
 fake_providers = fakes_plugin.fake_providers

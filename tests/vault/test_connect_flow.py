@@ -16,6 +16,8 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from accounts.services import account_credential_for_call
+from accounts.services.accounts import account_tokens
 from audit.models import AuditEvent
 from audit.purge import purge_expired
 from connectors import get_connector
@@ -31,8 +33,6 @@ from tests.vault.accounts_support import (
 )
 from vault.models import ConnectedAccount, ConnectLink, OAuthState, Secret
 from vault.secrets import secret_put
-from vault.services import account_credential_for_call
-from vault.services.accounts import account_tokens
 
 # The fake providers' fixtures, registered for this module.
 fake_providers_server = fakes_plugin.fake_providers_server

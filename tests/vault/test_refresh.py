@@ -11,13 +11,13 @@ from django.db import connection as db
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from accounts.services import account_credential_for_call
+from accounts.services.accounts import account_tokens
+from accounts.tasks import refresh_expiring_accounts
 from audit.models import AuditEvent
 from tests.fakes import plugin as fakes_plugin
 from tests.vault.accounts_support import active_account, oauth_connection
 from vault.models import ConnectedAccount
-from vault.services import account_credential_for_call
-from vault.services.accounts import account_tokens
-from vault.tasks import refresh_expiring_accounts
 from vmcp_platform.errors import ApplicationError
 
 fake_providers_server = fakes_plugin.fake_providers_server

@@ -13,6 +13,8 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from accounts.services import oauth as oauth_service
+from accounts.services.accounts import account_revoke
 from gateway.execution import tool_execute
 from tests.fakes import plugin as fakes_plugin
 from tests.vault.accounts_support import (
@@ -25,8 +27,6 @@ from tests.vault.accounts_support import (
     press_continue,
 )
 from vault.models import ConnectedAccount, OAuthState, Secret
-from vault.services import oauth as oauth_service
-from vault.services.accounts import account_revoke
 from vmcp_platform.errors import ApplicationError
 
 fake_providers_server = fakes_plugin.fake_providers_server

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from accounts.services.sessions import session_token_mint
 from audit.services import audit_record
 from configs.models import McpConfig
-from configs.services.tokens import session_token_mint
 from tenants.services import api_key_create
 from tests.secret_scan import COLLECTED, SECRET_RE
 

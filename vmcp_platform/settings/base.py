@@ -45,6 +45,8 @@ TENANT_APPS = [
     "django.contrib.contenttypes",
     "configs",
     "vault",
+    # No models (its accounts live in vault.models); listed for its Celery tasks.
+    "accounts",
     "audit",
     "gateway",
 ]

@@ -9,9 +9,9 @@ import pytest
 from django.test import override_settings
 from django_tenants.utils import tenant_context
 
+from accounts.services.accounts import account_get_or_create, account_store_api_key
 from configs.models import Connection
 from tests.gateway.test_execution_support import run
-from vault.services.accounts import account_get_or_create, account_store_api_key
 
 from .fake_api import FakeApi
 from .support import PETSTORE, document

@@ -2,7 +2,7 @@
 
 An account's tokens (``oauth_tokens``, a JSON string) or key (``api_key``) live in the vault,
 owned by the account row; nothing here ever logs, audits or returns them. The credential for a
-call (refreshed first when needed) is ``vault.services.credentials``, which builds on this module
+call (refreshed first when needed) is ``accounts.services.credentials``, which builds on this module
 and on ``refresh``, so neither of those imports the other's caller.
 
 Revocation is final for everything issued before it. ``account_revoke`` sets the account's

@@ -13,14 +13,13 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import ACCOUNT_ORDER, account_get, account_list
+from accounts.services import account_get_or_create, account_revoke, connect_link_create
 from configs.selectors import connection_get
 from tenants.api_view import TenantAPIView
+from vault.models import ConnectedAccount
 from vmcp_platform.errors import ValidationFailed
 from vmcp_platform.pagination import keyset_page, parse_limit
-
-from .models import ConnectedAccount
-from .selectors import ACCOUNT_ORDER, account_get, account_list
-from .services import account_get_or_create, account_revoke, connect_link_create
 
 MAX_PAGE_SIZE = 200
 

@@ -11,6 +11,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.services.sessions import session_token_mint
+from configs.apis.mcp.serializers import MintedOutput, PageQuery, TokenOutput, TokenPage, iso
 from configs.models import SessionToken
 from configs.selectors_mcp import (
     mcp_config_get,
@@ -20,15 +22,12 @@ from configs.selectors_mcp import (
 )
 from configs.services.tokens import (
     parse_expiry,
-    session_token_mint,
     session_token_revoke,
     session_tokens_revoke_for_identifier,
 )
 from tenants.api_view import TenantAPIView
 from vmcp_platform.openapi import ErrorResponseSerializer
 from vmcp_platform.pagination import DESC, OrderFields, keyset_page
-
-from .serializers import MintedOutput, PageQuery, TokenOutput, TokenPage, iso
 
 # Newest first, as ``session_tokens_for_config`` orders them; the id breaks ties.
 TOKEN_ORDER: OrderFields = (("created_at", DESC), ("id", DESC))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from configs.models import Connection
+from vault.models import ConnectedAccount
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.pagination import DESC, OrderFields, ordering
-
-from .models import ConnectedAccount
 
 # Newest first; the id breaks ties between accounts created in the same microsecond.
 ACCOUNT_ORDER: OrderFields = (("created_at", DESC), ("id", DESC))

@@ -13,14 +13,13 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.services import ConnectFailed, oauth_callback, oauth_start
+from accounts.services.binding import BrowserBinding, browser_cookie_name, cookie_path
+from accounts.services.links import connect_link_get_usable, connect_link_store_api_key
+from accounts.services.oauth import oauth_scopes_for
 from configs.models import Connection
 from connectors import get_connector
 from vmcp_platform.errors import ApplicationError
-
-from .services import ConnectFailed, oauth_callback, oauth_start
-from .services.binding import BrowserBinding, browser_cookie_name, cookie_path
-from .services.links import connect_link_get_usable, connect_link_store_api_key
-from .services.oauth import oauth_scopes_for
 
 
 def _private(response: HttpResponse) -> HttpResponse:

@@ -9,11 +9,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.services.sessions import config_readiness
+from configs.apis.mcp.serializers import ReadinessOutput
 from configs.selectors_mcp import mcp_config_get
-from configs.services.tokens import config_readiness
 from tenants.api_view import TenantAPIView
-
-from .serializers import ReadinessOutput
 
 
 class McpConfigReadinessApi(TenantAPIView):
