@@ -24,6 +24,7 @@ from django_tenants.utils import tenant_context
 from configs.models import SessionToken
 from tenants.models import Tenant
 from vault.models import ConnectLink, OAuthState, Secret
+from vmcp_platform.observability import metrics
 
 from .models import AuditEvent
 
@@ -152,6 +153,7 @@ def purge_expired(
             counts[kind] += deleted
             if kind == "oauth_states":
                 counts["oauth_state_secrets"] += cascaded
+    metrics.count_audit_purged(counts)
     logger.info(
         "purge: tenant %s (schema %s) lost %d rows: %s",
         tenant.slug,

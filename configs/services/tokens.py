@@ -23,6 +23,7 @@ from vault.services.accounts import account_get_or_create
 from vault.services.links import connect_link_create
 from vmcp_platform import tokens
 from vmcp_platform.errors import AuthenticationFailed, Conflict, ValidationFailed
+from vmcp_platform.observability import metrics
 
 from ..models import Connection, McpConfig, SessionToken
 from ..tools import config_mappings
@@ -177,6 +178,7 @@ def session_token_mint(
             session_token_id=token.pk,
             extra={"expires_in": expiry_seconds},
         )
+    metrics.count_token_minted()
     return MintedToken(token=token, secret=secret)
 
 
@@ -271,6 +273,7 @@ def session_token_revoke(*, token: SessionToken, actor: str) -> SessionToken:
             # save(), not update(): the gateway ends the token's open streams on post_save.
             locked.save(update_fields=["revoked_at"])
             _audit_revoked(locked, actor=actor, reason="single")
+            metrics.count_token_revoked()
         token.revoked_at = locked.revoked_at
     return token
 
@@ -289,6 +292,7 @@ def session_tokens_revoke_for_identifier(*, config: McpConfig, identifier: str, 
             token.revoked_at = now
             token.save(update_fields=["revoked_at"])
             _audit_revoked(token, actor=actor, reason="identifier")
+    metrics.count_token_revoked(len(live))
     return len(live)
 
 

@@ -28,6 +28,7 @@ from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
 from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
+from vmcp_platform.observability import request as observed
 
 from . import limits, streams
 from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
@@ -116,6 +117,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
     async def handle(self, body: bytes) -> None:
         self.headers = Headers(self.scope.get("headers", []))
         self.tenant = self.scope["tenant"]
+        observed.note_tenant(self.tenant.slug)
         self.config_id = self.scope["url_route"]["kwargs"]["config_id"]
         try:
             await self._handle(body)
@@ -221,6 +223,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         except JsonRpcError as exc:
             raise HttpRefusal(400, exc.message, code=exc.code) from None
         self._request_id = message.id
+        observed.note_request(method=message.method)
         self.wants_json, self.wants_sse = wants_json, wants_sse
         version_header = self.headers.get(VERSION_HEADER)
         session_id = self.headers.get(SESSION_HEADER)
@@ -246,6 +249,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self, message: Message, ctx: RequestContext, headers: dict[str, str]
     ) -> None:
         """Dispatch; stream as SSE when the call reports progress/logs or SSE is all it takes."""
+        observed.note_wire(ctx.modern)
         meta = message.params.get("_meta") if isinstance(message.params.get("_meta"), dict) else {}
         streams_notifications = message.method == "tools/call" and (
             meta.get("progressToken") is not None or ctx.log_level is not None

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 import httpx2
 from django.conf import settings
 
+from vmcp_platform.observability import tracing
+
 from .backends import guarded_httpx2_transport
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -57,6 +59,7 @@ class SizeGuard(httpx2.AsyncBaseTransport):
         self.exceeded = False
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        tracing.inject_upstream(request)  # the call's traceparent (a no-op when tracing is off)
         response = await self._inner.handle_async_request(request)
         assert isinstance(response.stream, httpx2.AsyncByteStream)
         return httpx2.Response(
