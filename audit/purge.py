@@ -28,6 +28,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from tenants.models import Tenant
+from vmcp_platform.observability import metrics
 
 from .models import AuditEvent
 
@@ -139,6 +140,7 @@ def purge_expired(
             counts[kind.name] += deleted
             if kind.cascades_into:
                 counts[kind.cascades_into] += cascaded
+    metrics.count_audit_purged(counts)
     logger.info(
         "purge: tenant %s (schema %s) lost %d rows: %s",
         tenant.slug,

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from vmcp_platform import authfail
 from vmcp_platform.logging import redact
+from vmcp_platform.observability import metrics
 
 from .models import AuditEvent, Outcome
 
@@ -109,6 +110,7 @@ def audit_record(
     ``occurred_at`` defaults to now; a row replayed from the spool (``audit.spool``) keeps the
     time of the call it records.
     """
+    metrics.count_audit_written(event_type)
     return AuditEvent.objects.create(
         occurred_at=occurred_at or timezone.now(),
         event_type=event_type,
@@ -151,6 +153,7 @@ def audit_auth_failure(
     ``VMCP_AUTH_FAILURES_PER_WINDOW`` failures anyway, without a row). Without Redis every
     failure is its own row: recorded, just not aggregated.
     """
+    metrics.count_auth_failure(surface, reason)
     source_failures = authfail.failure_count(surface, source)
     throttled = source_failures is not None and source_failures >= authfail.limit()
     base = f"vmcp:authfail:audit:{surface}:{tenant.schema_name}:{source}:{reason}"

@@ -32,6 +32,7 @@ from mcp_types import Implementation
 
 from connectors.mcp_common import eras, known_era, provider_error, remember_era
 from vmcp_platform.egress.upstream import max_response_bytes, upstream_client
+from vmcp_platform.observability import metrics
 
 IDLE_SECONDS = 60.0
 MAX_AGE_SECONDS = 300.0
@@ -80,12 +81,14 @@ def forget() -> None:
         for pooled in list(pool.values()):
             _retire(pool, pooled)
     _pools.clear()
+    metrics.set_upstream_pool_size(0)
 
 
 def _retire(pool: dict[Key, _Pooled], pooled: _Pooled) -> None:
     pooled.retired = True
     if pool.get(pooled.key) is pooled:
         del pool[pooled.key]
+        metrics.set_upstream_pool_size(sum(len(p) for p in _pools.values()))
     if pooled.in_use == 0:
         pooled.stop.set()
 
@@ -142,6 +145,7 @@ async def _acquire(
                 _retire(pool, min(idle, key=lambda p: p.last_used))
         pooled = _Pooled(key=key)
         pool[key] = pooled
+        metrics.set_upstream_pool_size(sum(len(p) for p in _pools.values()))
         pooled.task = asyncio.get_running_loop().create_task(
             _own(pooled, server_url, dict(headers), timeout), name="vmcp-upstream-session"
         )

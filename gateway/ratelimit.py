@@ -37,6 +37,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from vmcp_platform.errors import RateLimited, ServiceUnavailable
+from vmcp_platform.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ async def rate_limit_consume(limits: list[Limit]) -> None:
     for limit in limits:
         # A limit of 0 means "no calls": refuse without consuming anything.
         if limit.per_minute <= 0:
+            metrics.count_rate_limited(limit.scope, limit.what)
             raise RateLimited(
                 _message(limit), retry_after=60.0, details={"scope": limit.scope}
             )
@@ -203,6 +205,7 @@ async def rate_limit_consume(limits: list[Limit]) -> None:
     if int(allowed) == 1:
         return
     limit = limits[int(index) - 1]
+    metrics.count_rate_limited(limit.scope, limit.what)
     raise RateLimited(
         _message(limit), retry_after=int(retry_us) / 1_000_000, details={"scope": limit.scope}
     )

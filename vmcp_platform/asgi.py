@@ -1,5 +1,11 @@
-"""The ASGI app daphne serves: Django views, plus the MCP endpoint as a Channels consumer."""
+"""The ASGI app daphne serves: Django views, plus the MCP endpoint as a Channels consumer.
 
+In front of everything: ``/metrics`` (``observability.endpoint``: its own protection, no Host
+validation, no tenant routing), then the MCP request observer (metrics, the request span, the
+JSON log line: ``observability.request``), then the JSON error guard.
+"""
+
+import atexit
 import json
 import logging
 import os
@@ -15,10 +21,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vmcp_platform.settings.base")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from gateway.routing import mcp_routes  # noqa: E402
+from vmcp_platform.observability import endpoint, metrics, request, tracing  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +96,21 @@ async def send_internal_error(send: Any, *, mcp: bool) -> None:
 # the staticfiles finders, whatever DEBUG says: the product is self-hosted and ``make run`` is
 # daphne alone. A CDN or reverse proxy in front can take ``/static/`` over (``collectstatic``
 # fills STATIC_ROOT); requests it answers never reach this handler.
-application = JsonErrorGuard(
-    ASGIStaticFilesHandler(
-        ProtocolTypeRouter(
-            {
-                "http": URLRouter([*mcp_routes, re_path(r"", django_asgi_app)]),
-            }
+tracing.setup()  # a no-op unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+request.configure(json_lines=settings.VMCP_LOG_FORMAT == "json")
+atexit.register(metrics.mark_process_dead)
+atexit.register(tracing.shutdown)
+
+application = endpoint.MetricsEndpoint(
+    request.McpObserver(
+        JsonErrorGuard(
+            ASGIStaticFilesHandler(
+                ProtocolTypeRouter(
+                    {
+                        "http": URLRouter([*mcp_routes, re_path(r"", django_asgi_app)]),
+                    }
+                )
+            )
         )
     )
 )

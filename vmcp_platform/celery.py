@@ -8,9 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vmcp_platform.settings.base")
 from celery.schedules import crontab  # noqa: E402
 from tenant_schemas_celery.app import CeleryApp  # noqa: E402
 
+from vmcp_platform.observability import celery_signals  # noqa: E402
+
 app = CeleryApp("vmcp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+celery_signals.connect()  # vmcp_celery_task_runs / _failures
 
 # Beat sends from the public schema; per-tenant work fans out from there (see audit.tasks).
 beat_schedule: dict[str, dict[str, object]] = {

@@ -58,6 +58,13 @@ def run(args: argparse.Namespace) -> int:
         if args.debug:
             env["DEBUG"] = "true"
         var = Path(os.environ.get("VMCP_VAR_DIR", BASE_DIR / "var"))
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Web, worker and beat share one metrics directory, so /metrics sums all three;
+            # emptied first, or the counters of the previous run would be summed in too.
+            metrics_dir = var / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         commands = {
             "web": [
                 PY,

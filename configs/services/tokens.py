@@ -23,6 +23,7 @@ from audit.models import EventType
 from audit.services import audit_record
 from vmcp_platform import tokens
 from vmcp_platform.errors import AuthenticationFailed, ValidationFailed
+from vmcp_platform.observability import metrics
 
 from ..models import McpConfig, SessionToken
 
@@ -103,6 +104,7 @@ def session_token_create(
             session_token_id=token.pk,
             extra={"expires_in": expiry_seconds},
         )
+    metrics.count_token_minted()
     return MintedToken(token=token, secret=secret)
 
 
@@ -157,6 +159,7 @@ def session_token_revoke(*, token: SessionToken, actor: str) -> SessionToken:
             # save(), not update(): the gateway ends the token's open streams on post_save.
             locked.save(update_fields=["revoked_at"])
             _audit_revoked(locked, actor=actor, reason="single")
+            metrics.count_token_revoked()
         token.revoked_at = locked.revoked_at
     return token
 
@@ -175,6 +178,7 @@ def session_tokens_revoke_for_identifier(*, config: McpConfig, identifier: str, 
             token.revoked_at = now
             token.save(update_fields=["revoked_at"])
             _audit_revoked(token, actor=actor, reason="identifier")
+    metrics.count_token_revoked(len(live))
     return len(live)
 
 

@@ -24,6 +24,7 @@ from audit.services import audit_record, sanitize
 from audit.spool import spool_push
 from tenants.models import Tenant
 from vmcp_platform.errors import ApplicationError, ServiceUnavailable
+from vmcp_platform.observability.tracing import AUDIT, traced
 from vmcp_platform.sanitize import wire_request_id, wire_text, wire_value
 
 from .db import run_db
@@ -53,6 +54,7 @@ class CallRecord:
     started: float = field(default_factory=time.monotonic)
     account_id: int | None = None
     arguments: dict[str, Any] | None = None  # only when the tenant stores arguments
+    provider_seconds: float = 0.0  # the provider call's share of the latency (metrics)
 
     def __post_init__(self) -> None:
         self.connection_name = wire_text(self.connection_name, max_len=100)
@@ -110,7 +112,7 @@ async def _write(call: CallRecord, **row: Any) -> Exception | None:
     fields = _fields(call, **row)
     occurred_at = timezone.now()  # kept by a spooled row, so it is replayed with this time
     try:
-        await run_db(_insert, call.tenant, fields, occurred_at)
+        await traced(AUDIT, run_db(_insert, call.tenant, fields, occurred_at))
     except Exception as exc:
         logger.exception("audit row for execution %s refused; spooling it", call.execution_id)
         await spool_push(

@@ -81,6 +81,9 @@ from vmcp_platform.errors import (
     ValidationFailed,
 )
 from vmcp_platform.logging import redact
+from vmcp_platform.observability import metrics, tracing
+from vmcp_platform.observability import request as observed
+from vmcp_platform.observability.calls import provider_call
 from vmcp_platform.sanitize import is_clean_text, wire_text
 
 from .auditing import CallRecord, call_denied, call_recorded
@@ -335,6 +338,7 @@ async def tool_execute(
         agent_run_id=agent_run_id,
         execution_id=str(uuid.uuid4()),
     )
+    observed.note_execution(call.execution_id)
     # Lookups take the values as given; one that the database could not even compare (a NUL)
     # or no row could hold is refused here, recorded with its sanitised form.
     if not is_clean_text(connection_name, max_len=100):
@@ -375,14 +379,15 @@ async def tool_execute(
             config_limit=prepared.config_limit,
             identifier=identifier,
         )
-        await rate_limit_consume(limits)
+        await tracing.traced(tracing.RATE_LIMIT, rate_limit_consume(limits))
         if connection.auth_type == Connection.AuthType.NONE:
             # Nothing to read: no account, no vault, no header (what _resolve_credential returns
             # for this auth type), so no trip to the database thread.
             credential = _Credential(value=None, upstream_headers={}, account_id=None)
         else:
-            credential = await run_db(
-                _resolve_credential, tenant, connection, identifier, session_token_id
+            credential = await tracing.traced(
+                tracing.CREDENTIAL,
+                run_db(_resolve_credential, tenant, connection, identifier, session_token_id),
             )
     except ApplicationError as exc:
         raise await call_denied(call, exc) from exc
@@ -400,17 +405,21 @@ async def tool_execute(
     error: ApplicationError | None = None
     extra: dict[str, Any] = {}
     try:
-        result = await _run(
-            connection,
-            tool,
-            tool_name,
-            arguments,
-            credential,
-            prepared.urls,
-            progress_callback,
-            log_callback=log_callback,
-            # One upstream session per tenant, connection and end user, never shared wider.
-            session_scope=f"{tenant.schema_name}:{connection.pk}:{identifier}",
+        result = await provider_call(
+            call,
+            connection.connector,
+            _run(
+                connection,
+                tool,
+                tool_name,
+                arguments,
+                credential,
+                prepared.urls,
+                progress_callback,
+                log_callback=log_callback,
+                # One upstream session per tenant, connection and end user, never shared wider.
+                session_scope=f"{tenant.schema_name}:{connection.pk}:{identifier}",
+            ),
         )
         error_code = "tool_error" if result.is_error else ""
     except ProviderError as exc:
@@ -420,6 +429,7 @@ async def tool_execute(
             await call_recorded(call, Outcome.ERROR, "upstream_protocol_error", extra)
             raise
         failure = provider_failure(exc, connection=connection, identifier=identifier)
+        metrics.count_provider_error(connection.connector, failure.code)
         result, error, error_code = failure.result(), failure.error(exc), failure.code
         extra["provider_status"] = exc.provider_status
         if failure.expire_account:
@@ -446,6 +456,9 @@ async def tool_execute(
     latency_ms = call.latency_ms()
     outcome = Outcome.ERROR if result.is_error else Outcome.OK
     await call_recorded(call, outcome, error_code, extra)
+    metrics.observe_tool_call(
+        connector=connection.connector, started=call.started, provider_seconds=call.provider_seconds
+    )
     if error is not None:
         error.details.setdefault("execution_id", call.execution_id)
     return ExecutionResult(

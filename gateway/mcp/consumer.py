@@ -28,6 +28,8 @@ from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
 from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
+from vmcp_platform.observability import metrics
+from vmcp_platform.observability import request as observed
 
 from . import limits, streams
 from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
@@ -116,6 +118,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
     async def handle(self, body: bytes) -> None:
         self.headers = Headers(self.scope.get("headers", []))
         self.tenant = self.scope["tenant"]
+        observed.note_tenant(self.tenant.slug)
         self.config_id = self.scope["url_route"]["kwargs"]["config_id"]
         try:
             await self._handle(body)
@@ -187,6 +190,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         )
         if secret is None:
             if blocked is not None:
+                metrics.count_rate_limited("source", "auth")
                 raise blocked
             raise HttpRefusal(
                 401,
@@ -197,7 +201,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed as exc:
             if blocked is not None:
-                raise blocked from None  # neither counted nor audited again
+                metrics.count_rate_limited("source", "auth")
+                raise blocked from None  # not counted as a failure nor audited again
             await limits.auth_failed(
                 tenant=self.tenant,
                 source=source,
@@ -225,6 +230,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         except JsonRpcError as exc:
             raise HttpRefusal(400, exc.message, code=exc.code) from None
         self._request_id = message.id
+        observed.note_request(method=message.method)
         self.wants_json, self.wants_sse = wants_json, wants_sse
         version_header = self.headers.get(VERSION_HEADER)
         session_id = self.headers.get(SESSION_HEADER)
@@ -250,6 +256,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self, message: Message, ctx: RequestContext, headers: dict[str, str]
     ) -> None:
         """Dispatch; stream as SSE when the call reports progress/logs or SSE is all it takes."""
+        observed.note_wire(ctx.modern)
         meta = message.params.get("_meta") if isinstance(message.params.get("_meta"), dict) else {}
         streams_notifications = message.method == "tools/call" and (
             meta.get("progressToken") is not None or ctx.log_level is not None

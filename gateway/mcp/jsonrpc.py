@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from vmcp_platform.observability.request import note_error
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -134,6 +136,7 @@ def result_message(request_id: RequestId | None, result: dict[str, Any]) -> dict
 
 
 def error_message(request_id: RequestId | None, error: JsonRpcError) -> dict[str, Any]:
+    note_error()  # the request's outcome (metrics, span, log line) is "error"
     return {"jsonrpc": "2.0", "id": request_id, "error": error.as_error()}
 
 

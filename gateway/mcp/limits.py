@@ -24,6 +24,7 @@ from audit.services import audit_auth_failure
 from gateway.ratelimit import handshake_limits, rate_limit_consume
 from vmcp_platform import authfail
 from vmcp_platform.errors import RateLimited
+from vmcp_platform.observability import metrics
 
 from . import streams
 from .dispatcher import Principal
@@ -63,6 +64,7 @@ async def stream_slot(principal: Principal, request_id: Any = None) -> AsyncIter
             tenant_schema=principal.tenant.schema_name, token_id=principal.token_id
         )
     except RateLimited as exc:
+        metrics.count_rate_limited(str(exc.details.get("scope") or "token"), "stream")
         raise rate_limit_refusal(exc, request_id) from None
     try:
         yield

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 import httpx2
 from django.conf import settings
 
+from vmcp_platform.observability import tracing
+
 from .backends import guarded_httpx2_transport
 from .clients import ask_uncompressed, is_compressed
 
@@ -60,6 +62,7 @@ class SizeGuard(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         ask_uncompressed(request.headers)
+        tracing.inject_upstream(request)  # the call's traceparent (a no-op when tracing is off)
         response = await self._inner.handle_async_request(request)
         if is_compressed(response.headers):
             # Counted bytes are compressed ones and the client inflates after the guard: refuse.

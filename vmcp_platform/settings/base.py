@@ -271,15 +271,29 @@ VMCP_MAX_PROVIDER_RESPONSE_BYTES = env_int("VMCP_MAX_PROVIDER_RESPONSE_BYTES", 5
 VMCP_UPSTREAM_MAX_RESPONSE_BYTES = env_int("VMCP_UPSTREAM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
 VMCP_TOOL_TIMEOUT_SECONDS = env_int("VMCP_TOOL_TIMEOUT_SECONDS", 30)
 
+# Observability (vmcp_platform.observability; README "Observability").
+# /metrics: a bearer token; unset, loopback peers only.
+VMCP_METRICS_TOKEN = env_str("VMCP_METRICS_TOKEN", "")
+# The tenant label names at most this many tenants per process (then "other"; 0: no label).
+VMCP_METRICS_MAX_TENANTS = env_int("VMCP_METRICS_MAX_TENANTS", 100)
+# "plain" (default) or "json": one JSON object per line, plus one line per MCP request.
+VMCP_LOG_FORMAT = env_str("VMCP_LOG_FORMAT", "plain").lower()
+if VMCP_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("VMCP_LOG_FORMAT must be 'plain' or 'json'.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact": {"()": "vmcp_platform.logging.RedactingFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "vmcp_platform.observability.logs.JsonFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            # The filter runs before the formatter, so JSON lines are redacted too.
+            "formatter": VMCP_LOG_FORMAT,
             "filters": ["redact"],
         }
     },
