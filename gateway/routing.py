@@ -7,12 +7,13 @@ Django's CSRF middleware never sees these requests (bearer-token API, no cookies
 from django.urls import URLPattern, re_path
 
 from gateway.mcp.consumer import McpConsumer
+from gateway.warm.audit import enabled as warm_enabled
 from tenants.asgi import TenantASGIMiddleware
 
 mcp_routes: list[URLPattern] = [
     re_path(
         r"^t/(?P<tenant>[^/]+)/mcp/(?P<config_id>[^/]+)/?$",
-        TenantASGIMiddleware(McpConsumer.as_asgi()),
+        TenantASGIMiddleware(McpConsumer.as_asgi(), defer=warm_enabled),
         name="mcp-endpoint",
     ),
 ]

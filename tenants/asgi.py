@@ -30,20 +30,35 @@ async def tenant_for_slug(slug: str) -> Any:
 
 
 class TenantASGIMiddleware:
-    """Puts the path's tenant in ``scope["tenant"]``; answers 404 for an unknown one."""
+    """Puts the path's tenant in ``scope["tenant"]``; answers 404 for an unknown one.
 
-    def __init__(self, inner: Any) -> None:
+    ``defer`` (a callable, read per request): leave ``scope["tenant"]`` None and put the slug in
+    ``scope["tenant_slug"]``; the app resolves the tenant itself (the MCP consumer's warm path
+    reads it in the same statement as the token) and must answer ``not_found`` the same way.
+    """
+
+    def __init__(self, inner: Any, defer: Any = None) -> None:
         self.inner = inner
+        self.defer = defer
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.inner(scope, receive, send)
         match = TENANT_PATH_RE.match(scope.get("path", ""))
+        if match and self.defer is not None and self.defer():
+            return await self.inner(
+                dict(scope, tenant=None, tenant_slug=match["slug"]), receive, send
+            )
         tenant = await tenant_for_slug(match["slug"]) if match else None
         if tenant is None:
             await _not_found(send)
             return None
         return await self.inner(dict(scope, tenant=tenant), receive, send)
+
+
+async def not_found(send: Any) -> None:
+    """The 404 of an unknown or suspended tenant (JSON, the platform's error shape)."""
+    await _not_found(send)
 
 
 async def _not_found(send: Any) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django_tenants.utils import tenant_context
 
 from audit.models import EventType, Outcome
-from audit.services import audit_record, sanitize
+from audit.services import audit_record, audit_row, sanitize
 from tenants.models import Tenant
 from vmcp_platform.errors import ApplicationError, ServiceUnavailable
 
@@ -43,37 +44,53 @@ class CallRecord:
     started: float = field(default_factory=time.monotonic)
     account_id: int | None = None
     arguments: dict[str, Any] | None = None  # only when the tenant stores arguments
+    # (schema, row) → awaits the row's commit; None: the ORM path (``gateway.warm.audit``).
+    writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     def latency_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
 
-def _write(
+def _fields(
     call: CallRecord, *, event_type: str, outcome: str, error_code: str = "", **extra: Any
-) -> None:
+) -> dict[str, Any]:
+    """The ``audit_record`` arguments of one row of this call."""
     extra = {k: v for k, v in extra.items() if v is not None}
     extra["execution_id"] = call.execution_id
     if call.exposed_name and call.exposed_name != call.tool_name:
         extra["exposed_name"] = _text(call.exposed_name)
     if call.arguments is not None:
         extra["arguments"] = _without_nul(sanitize(call.arguments))
+    return {
+        "event_type": event_type,
+        "outcome": outcome,
+        "error_code": error_code,
+        "actor": call.actor,
+        "identifier": _text(call.identifier),
+        "session_token_id": call.session_token_id,
+        "config_id": call.config_id,
+        "connection_name": _text(call.connection_name),
+        "account_id": call.account_id,
+        "tool_name": _text(call.tool_name),
+        "latency_ms": call.latency_ms(),
+        "request_id": call.request_id or "",
+        "agent_run_id": call.agent_run_id or "",
+        "extra": extra,
+    }
+
+
+def _write(call: CallRecord, **kwargs: Any) -> None:
     with tenant_context(call.tenant):
-        audit_record(
-            event_type=event_type,
-            outcome=outcome,
-            error_code=error_code,
-            actor=call.actor,
-            identifier=_text(call.identifier),
-            session_token_id=call.session_token_id,
-            config_id=call.config_id,
-            connection_name=_text(call.connection_name),
-            account_id=call.account_id,
-            tool_name=_text(call.tool_name),
-            latency_ms=call.latency_ms(),
-            request_id=call.request_id or "",
-            agent_run_id=call.agent_run_id or "",
-            extra=extra,
-        )
+        audit_record(**_fields(call, **kwargs))
+
+
+async def _store(call: CallRecord, **kwargs: Any) -> None:
+    """Write one row: through the call's batched writer when it has one (the warm MCP path,
+    committed before this returns), through the ORM otherwise. ``ServiceUnavailable`` if lost."""
+    if call.writer is not None:
+        await call.writer(call.tenant.schema_name, audit_row(**_fields(call, **kwargs)))
+        return
+    await run_db(_write, call, **kwargs)
 
 
 def _text(value: str) -> str:
@@ -98,8 +115,7 @@ async def call_denied(
     """Audit a refusal; returns the error to raise (a 503 instead if the audit can't be written)."""
     extra = {"scope": error.details.get("scope")} if error.code == "rate_limited" else {}
     try:
-        await run_db(
-            _write,
+        await _store(
             call,
             event_type=EventType.TOOL_DENIED,
             outcome=Outcome.DENIED,
@@ -115,8 +131,7 @@ async def call_recorded(
     call: CallRecord, outcome: str, error_code: str, extra: dict[str, Any]
 ) -> None:
     try:
-        await run_db(
-            _write,
+        await _store(
             call,
             event_type=EventType.TOOL_CALLED,
             outcome=outcome,
@@ -141,6 +156,7 @@ async def tool_denial_record(
     session_token_id: Any = None,
     request_id: str = "",
     agent_run_id: str = "",
+    writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
     """Audit a call refused before it reached ``tool_execute`` (e.g. a name not in the config)."""
     call = CallRecord(
@@ -155,9 +171,9 @@ async def tool_denial_record(
         request_id=request_id,
         agent_run_id=agent_run_id,
         execution_id=str(uuid.uuid4()),
+        writer=writer,
     )
-    await run_db(
-        _write,
+    await _store(
         call,
         event_type=EventType.TOOL_DENIED,
         outcome=Outcome.DENIED,

@@ -67,13 +67,14 @@ from .auditing import CallRecord, call_denied, call_recorded
 from .db import run_db
 from .failures import error_result, provider_failure
 from .http import call_timeout, http_client
-from .validation import arguments_validate
+from .validation import UNSET, arguments_validate
 
 logger = logging.getLogger(__name__)
 
 MCP_CONNECTOR = "mcp"
 
 ProgressCallback = Callable[..., Awaitable[None]]
+AuditWriter = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 # JSON-RPC errors of an upstream MCP server that are about the agent's own request, so they are
 # relayed as that error (ProviderError.details["jsonrpc_code"/"jsonrpc_data"]) rather than turned
@@ -93,7 +94,10 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """What a call needs before it runs: read by ``_prepare`` (ORM) or handed in by the warm MCP
+    path (``gateway.warm.state``, read fresh by its one statement and its tool index)."""
+
     connection: Connection
     definition: dict[str, Any] | None
     urls: dict[str, Any]
@@ -138,7 +142,7 @@ _PREPARE_SQL: str | None = None
 
 def _prepare_fast(
     tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
-) -> _Prepared | None:
+) -> Prepared | None:
     """``_prepare`` in one query; None when the slow path must decide (errors, odd input)."""
     from configs.selectors import connection_effective_urls, connection_tools
 
@@ -157,7 +161,7 @@ def _prepare_fast(
             (d for d in connection_tools(connection) if d.get("name") == tool_name), None
         )
         urls = connection_effective_urls(connection) if definition is not None else {}
-    return _Prepared(
+    return Prepared(
         connection=connection,
         definition=definition,
         urls=urls,
@@ -168,7 +172,7 @@ def _prepare_fast(
     )
 
 
-def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> _Prepared:
+def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> Prepared:
     from configs.selectors import connection_effective_urls, connection_get, connection_tools
 
     prepared = _prepare_fast(tenant, connection_name, tool_name, config_id)
@@ -191,7 +195,7 @@ def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: An
                 .values_list("rate_limit_per_minute", flat=True)
                 .first()
             )
-    return _Prepared(
+    return Prepared(
         connection=connection,
         definition=definition,
         urls=urls,
@@ -288,6 +292,9 @@ async def tool_execute(
     agent_run_id: str = "",
     progress_callback: ProgressCallback | None = None,
     log_callback: ProgressCallback | None = None,
+    prepared: Prepared | None = None,
+    validator: Any = UNSET,
+    writer: AuditWriter | None = None,
 ) -> ExecutionResult:
     """Run one tool for one end user; see the module docstring for what raises and what returns.
 
@@ -306,11 +313,13 @@ async def tool_execute(
         request_id=request_id,
         agent_run_id=agent_run_id,
         execution_id=str(uuid.uuid4()),
+        writer=writer,
     )
-    try:
-        prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
-    except NotFound as exc:
-        raise await call_denied(call, exc, error_code="unknown_connection") from exc
+    if prepared is None:
+        try:
+            prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
+        except NotFound as exc:
+            raise await call_denied(call, exc, error_code="unknown_connection") from exc
     if prepared.store_arguments and isinstance(arguments, dict):
         call.arguments = arguments
     connection = prepared.connection
@@ -327,6 +336,7 @@ async def tool_execute(
             tool_name=exposed_name or tool_name,
             schema=definition.get("inputSchema"),
             arguments=arguments,
+            validator=validator,
         )
         limits = limits_for(
             schema=tenant.schema_name,

@@ -26,7 +26,12 @@ from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.utils import await_many_dispatch
 
-from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
+from gateway.warm.audit import writer as audit_writer
+from gateway.warm.state import WarmAuth, warm_authenticate
+from tenants.asgi import not_found as tenant_not_found
+from tenants.asgi import tenant_for_slug
+from vmcp_platform.errors import AuthenticationFailed, NotFound, ServiceUnavailable
+from vmcp_platform.tokens import SESSION_TOKEN_PREFIX, is_well_formed
 
 from . import streams
 from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
@@ -65,6 +70,14 @@ from .wire import (
 logger = logging.getLogger(__name__)
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
     """``/t/<tenant>/mcp/<config_id>`` (with or without the trailing slash)."""
 
@@ -94,7 +107,11 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self.headers = Headers(self.scope.get("headers", []))
         self.tenant = self.scope["tenant"]
         self.config_id = self.scope["url_route"]["kwargs"]["config_id"]
+        self._warm: WarmAuth | AuthenticationFailed | None = None
         try:
+            if self.tenant is None and not await self._resolve_tenant():
+                await tenant_not_found(self.base_send)
+                return
             await self._handle(body)
         except HttpRefusal as refusal:
             await self._send_refusal(refusal)
@@ -122,11 +139,46 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         else:
             await self._delete()
 
+    async def _resolve_tenant(self) -> bool:
+        """The tenant the middleware deferred: read with the token by the warm path's one
+        statement when it applies (a POST with a well-formed token), else the ORM lookup."""
+        slug = self.scope["tenant_slug"]
+        secret = bearer_token(self.headers)
+        if (
+            self.scope["method"] == "POST"
+            and secret is not None
+            and is_well_formed(secret, SESSION_TOKEN_PREFIX)
+            and _is_uuid(self.config_id)
+        ):
+            try:
+                self._warm = await warm_authenticate(
+                    slug=slug, config_id=self.config_id, secret=secret
+                )
+            except NotFound:
+                return False
+            except AuthenticationFailed as refused:
+                self._warm = refused  # answered at the usual point, after Host/Origin
+                self.tenant = await tenant_for_slug(slug)
+                return self.tenant is not None
+            self.tenant = self._warm.tenant
+            return True
+        self.tenant = await tenant_for_slug(slug)
+        return self.tenant is not None
+
     async def _authenticate(self) -> Principal:
-        try:
-            uuid.UUID(str(self.config_id))
-        except ValueError:
-            raise HttpRefusal(404, "Not found: no such MCP server") from None
+        if isinstance(self._warm, WarmAuth):
+            warm = self._warm
+            if warm.state.touch:
+                audit_writer().touch(warm.tenant.schema_name, warm.token_id)
+            return Principal(
+                tenant=warm.tenant,
+                config=warm.config,
+                token_id=warm.token_id,
+                identifier=warm.identifier,
+                warm=warm.state,
+            )
+        if not _is_uuid(self.config_id):
+            raise HttpRefusal(404, "Not found: no such MCP server")
         secret = bearer_token(self.headers)
         challenge = (
             f'Bearer resource_metadata="{resource_metadata_url(self.tenant.slug, self.config_id)}"'
@@ -138,6 +190,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 headers={"WWW-Authenticate": challenge},
             )
         try:
+            if isinstance(self._warm, AuthenticationFailed):
+                raise self._warm
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed:
             raise HttpRefusal(

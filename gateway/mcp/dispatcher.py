@@ -75,6 +75,9 @@ class Principal:
     config: Any  # configs.models.McpConfig (detached; read-only here)
     token_id: str
     identifier: str
+    # gateway.warm.state.WarmState when the warm path authenticated the request: its fresh
+    # limits and tool index replace the ORM reads below. None: the ORM path.
+    warm: Any = None
 
     @property
     def config_id(self) -> str:
@@ -220,9 +223,20 @@ def _lookup_tool(principal: Principal, name: str) -> Any | None:
         return config_tool_lookup(principal.config, name)
 
 
+async def lookup_tool(principal: Principal, name: str) -> Any | None:
+    """The exposed tool of that name (``configs.tools.ExposedTool``) or None."""
+    if principal.warm is not None:
+        indexed = principal.warm.index.by_name.get(name)
+        return None if indexed is None else indexed.exposed
+    return await sync_to_async(_lookup_tool)(principal, name)
+
+
 async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     offset = _decode_cursor(params["cursor"]) if params.get("cursor") is not None else 0
-    tools = await sync_to_async(_exposed_tools)(ctx.principal)
+    if ctx.principal.warm is not None:
+        tools = ctx.principal.warm.index.tools
+    else:
+        tools = await sync_to_async(_exposed_tools)(ctx.principal)
     if offset > len(tools):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
     page = tools[offset : offset + PAGE_SIZE]
@@ -254,22 +268,35 @@ async def _resources_read(params: dict[str, Any], ctx: RequestContext) -> dict[s
     raise JsonRpcError(INVALID_PARAMS, "Resource not found", {"uri": params.get("uri")})
 
 
-def _audit_unknown_tool(principal: Principal, name: str, request_id: str) -> None:
+def _unknown_tool_row(principal: Principal, name: str, request_id: str) -> dict[str, Any]:
     from audit.models import EventType, Outcome
+
+    return {
+        "event_type": EventType.TOOL_DENIED,
+        "outcome": Outcome.DENIED,
+        "actor": principal.actor,
+        "identifier": principal.identifier,
+        "error_code": "unknown_tool",
+        "session_token_id": principal.token_id,
+        "config_id": principal.config_id,
+        "tool_name": name[:128],
+        "request_id": request_id,
+    }
+
+
+def _audit_unknown_tool(principal: Principal, name: str, request_id: str) -> None:
     from audit.services import audit_record
 
     with tenant_context(principal.tenant), transaction.atomic():
-        audit_record(
-            event_type=EventType.TOOL_DENIED,
-            outcome=Outcome.DENIED,
-            actor=principal.actor,
-            identifier=principal.identifier,
-            error_code="unknown_tool",
-            session_token_id=principal.token_id,
-            config_id=principal.config_id,
-            tool_name=name[:128],
-            request_id=request_id,
-        )
+        audit_record(**_unknown_tool_row(principal, name, request_id))
+
+
+async def _audit_unknown_tool_warm(principal: Principal, name: str, request_id: str) -> None:
+    from audit.services import audit_row
+    from gateway.warm.audit import writer
+
+    row = audit_row(**_unknown_tool_row(principal, name, request_id))
+    await writer().write(principal.tenant.schema_name, row)
 
 
 def _error_result(text: str, ctx: RequestContext, **meta: Any) -> dict[str, Any]:
@@ -293,10 +320,13 @@ async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     principal = ctx.principal
     request_id = "" if ctx.request_id is None else str(ctx.request_id)[:64]
 
-    exposed = await sync_to_async(_lookup_tool)(principal, name)
+    exposed = await lookup_tool(principal, name)
     if exposed is None:
         # Scope is enforced here, not only in tools/list: the call never reaches a provider.
-        await sync_to_async(_audit_unknown_tool)(principal, name, request_id)
+        if principal.warm is not None:
+            await _audit_unknown_tool_warm(principal, name, request_id)
+        else:
+            await sync_to_async(_audit_unknown_tool)(principal, name, request_id)
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
 
     meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
@@ -322,6 +352,7 @@ async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
             request_id=request_id,
             agent_run_id=str(meta.get("agentRunId") or "")[:128],
             **kwargs,
+            **_warm_kwargs(principal, name),
         )
     except ValidationFailed as exc:
         return _error_result(exc.message, ctx)
@@ -352,6 +383,30 @@ async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     if result.structured is not None:
         payload["structuredContent"] = result.structured
     return payload
+
+
+def _warm_kwargs(principal: Principal, name: str) -> dict[str, Any]:
+    """What the warm path read already, so ``tool_execute`` makes no ORM read of its own."""
+    warm = principal.warm
+    if warm is None:
+        return {}
+    from gateway.execution.core import Prepared
+    from gateway.warm.audit import writer
+
+    indexed = warm.index.by_name[name]
+    return {
+        "prepared": Prepared(
+            connection=indexed.exposed.connection,
+            definition=indexed.exposed.definition,
+            urls=indexed.urls,
+            tenant_limit=warm.tenant_limit,
+            user_limit=warm.user_limit,
+            config_limit=warm.config_limit,
+            store_arguments=warm.store_arguments,
+        ),
+        "validator": indexed.validator,
+        "writer": writer().write,
+    }
 
 
 def _provider_meta(exc: ProviderError) -> dict[str, Any]:

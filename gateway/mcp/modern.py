@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from mcp.shared.inbound import (
     classify_inbound_request,
@@ -96,13 +95,13 @@ class ModernWire:
             return
         from mcp.shared.inbound import validate_mcp_param_headers
 
-        from .dispatcher import _lookup_tool
+        from .dispatcher import lookup_tool
 
         name = message.params.get("name")
         arguments = message.params.get("arguments") or {}
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return
-        exposed = await sync_to_async(_lookup_tool)(self.principal, name)
+        exposed = await lookup_tool(self.principal, name)
         if exposed is None:
             return
         rejection = validate_mcp_param_headers(
