@@ -153,7 +153,9 @@ def test_warm_and_orm_paths_answer_every_case_identically(
     with django_db_blocker.unblock():
         rows = _rows(live)
     # Both paths audited the same events: ok, bad arguments, unknown tool, rate limited (×2 each).
-    kinds = sorted((r.event_type, r.outcome, r.error_code) for r in rows if r.event_type[:5] == "tool.")
+    kinds = sorted(
+        (r.event_type, r.outcome, r.error_code) for r in rows if r.event_type[:5] == "tool."
+    )
     assert kinds == sorted(
         [
             ("tool.called", "ok", ""),
@@ -310,7 +312,8 @@ def test_postgresql_gone_refuses_never_serves_from_what_was_read(mcp_live, djang
         ] is False
         assert modern_post(url, live.tokens["alice"], "tools/list", {}).status_code == 200
         proxy.cut()
-        for method, params in (("tools/call", {"name": "echo", "arguments": {}}), ("tools/list", {})):
+        calls = (("tools/call", {"name": "echo", "arguments": {}}), ("tools/list", {}))
+        for method, params in calls:
             refused = modern_post(url, live.tokens["alice"], method, params)
             assert refused.status_code == 503, refused.text
             assert "database" in refused.text.lower()
