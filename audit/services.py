@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from redis.exceptions import RedisError
 
+from vmcp_platform import authfail
 from vmcp_platform.logging import redact
 
 from .models import AuditEvent, Outcome
@@ -76,8 +80,13 @@ def audit_record(
     request_id: str = "",
     agent_run_id: str = "",
     extra: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
-    """Record one event in the current tenant's schema (call inside the change's transaction)."""
+    """Record one event in the current tenant's schema (call inside the change's transaction).
+
+    ``occurred_at`` defaults to now; a row replayed from the spool (``audit.spool``) keeps the
+    time of the call it records.
+    """
     return AuditEvent.objects.create(
         **audit_row(
             event_type=event_type,
@@ -94,6 +103,7 @@ def audit_record(
             request_id=request_id,
             agent_run_id=agent_run_id,
             extra=extra,
+            occurred_at=occurred_at,
         )
     )
 
@@ -114,11 +124,12 @@ def audit_row(
     request_id: str = "",
     agent_run_id: str = "",
     extra: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The column values of one audit row, redacted and truncated (what ``audit_record`` writes;
     the gateway's batched writer inserts the same values without the ORM)."""
     return {
-        "occurred_at": timezone.now(),
+        "occurred_at": occurred_at or timezone.now(),
         "event_type": event_type,
         "outcome": outcome,
         "actor": _redact_actor(actor)[:255],
@@ -140,3 +151,74 @@ def audit_record_for_tenant(*, tenant: Any, **fields: Any) -> AuditEvent:
     """``audit_record`` from public-schema code (API keys, members) into the tenant's schema."""
     with schema_context(tenant.schema_name):
         return audit_record(**fields)
+
+
+def audit_auth_failure(
+    *,
+    tenant: Any,
+    surface: str,
+    source: str,
+    reason: str,
+    config_id: uuid.UUID | str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Count one failed bearer authentication, audited in aggregate in the tenant's schema.
+
+    One ``auth.failed`` row per (surface, source, reason) and window: the window's first failure
+    writes it with ``extra.count = 1``, later ones fold their count (and ``last_at``) into it, so
+    a flood costs a bounded number of writes (the source is refused after
+    ``VMCP_AUTH_FAILURES_PER_WINDOW`` failures anyway, without a row). Without Redis every
+    failure is its own row: recorded, just not aggregated.
+    """
+    source_failures = authfail.failure_count(surface, source)
+    throttled = source_failures is not None and source_failures >= authfail.limit()
+    base = f"vmcp:authfail:audit:{surface}:{tenant.schema_name}:{source}:{reason}"
+    count = authfail.window_count(base + ":n")
+    row_id: int | None = None
+    if count is not None and count > 1:
+        try:
+            raw = authfail.sync_client().get(base + ":row")
+            row_id = int(raw) if raw else None
+        except (RedisError, ValueError):
+            row_id = None
+        if row_id is None:
+            # The window's first failure is still writing its row: it will be folded into next.
+            return
+    with schema_context(tenant.schema_name), transaction.atomic():
+        if row_id is not None and _fold(row_id, count or 1, throttled):
+            return
+        event = audit_record(
+            event_type="auth.failed",
+            outcome=Outcome.DENIED,
+            actor="anonymous",
+            error_code=reason,
+            config_id=config_id,
+            extra={
+                **(extra or {}),
+                "reason": reason,
+                "surface": surface,
+                "source": source,
+                "count": count or 1,
+                "window_seconds": authfail.window_seconds(),
+                **({"throttled": True} if throttled else {}),
+            },
+        )
+    if count is not None:
+        try:
+            authfail.sync_client().set(base + ":row", event.pk, ex=authfail.window_seconds())
+        except RedisError:
+            pass  # the next failure writes a row of its own
+
+
+def _fold(row_id: int, count: int, throttled: bool) -> bool:
+    event = AuditEvent.objects.select_for_update().filter(pk=row_id).first()
+    if event is None:
+        return False  # purged or rolled back: start a new row
+    extra = dict(event.extra or {})
+    extra["count"] = max(int(extra.get("count") or 1), count)
+    extra["last_at"] = timezone.now().isoformat()
+    if throttled:
+        extra["throttled"] = True
+    event.extra = extra
+    event.save(update_fields=["extra"])
+    return True

@@ -11,6 +11,7 @@ from tenants.models import Tenant
 from vmcp_platform.celery import app
 
 from .purge import purge_expired
+from .spool import spool_drain
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +47,9 @@ def purge_tenant(tenant_id: int) -> dict[str, int]:
         )
     with tenant_context(tenant):
         return purge_expired(tenant=tenant)
+
+
+@app.task(name="audit.tasks.drain_spool", ignore_result=True)
+def drain_spool() -> int:
+    """Insert audit rows spooled to Redis when the database refused them (see audit.spool)."""
+    return spool_drain()

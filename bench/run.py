@@ -1,6 +1,6 @@
-"""vmcp benchmarks: added latency, throughput, token savings, scale, and the ASGI server.
+"""vmcp benchmarks: vmcp vs direct vs FastMCP, latency, throughput, tokens, scale, ASGI server.
 
-    python bench/run.py [--quick] [--sections latency,throughput,tokens,scale,asgi,profile]
+    python bench/run.py [--quick] [--sections compare,latency,throughput,tokens,scale,asgi,profile]
                         [--json bench/results/latest.json] [--markdown bench/results/latest.md]
 
 Against the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL, or embedded ones (started
@@ -8,6 +8,12 @@ under ./var and stopped afterwards) when those are unset. Everything runs on thi
 upstream MCP server built with the ``mcp`` SDK (``bench/upstream.py``, its own process), the fake
 Google API (``tests/fakes/providers.py``), one or two gateway web processes (daphne or uvicorn
 serving ``vmcp_platform.asgi:application``), and the load generator (this process).
+
+The ``compare`` section also runs a FastMCP proxy (``bench/peers/fastmcp_proxy.py``, ``fastmcp``
+pinned in ``bench/peers/requirements.txt``, installed on first use into its own virtualenv under
+``var/bench/fastmcp-venv``) in front of the same upstream, measures direct / vmcp / FastMCP
+interleaved, and ends the run with issue 13's targets table (measured vs target, a verdict per
+row). How each figure is measured: ``bench/RESULTS.md``.
 
 The bench provisions, through the product's services, a tenant ``bench`` (rate limits on, set
 high), an ``mcp`` connection to the upstream, a ``demo`` and a ``gmail`` connection, a virtual
@@ -32,7 +38,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-ALL_SECTIONS = ("latency", "throughput", "tokens", "scale", "asgi")
+ALL_SECTIONS = ("compare", "latency", "throughput", "tokens", "scale", "asgi")
 EXTRA_SECTIONS = ("profile",)
 _t0 = time.monotonic()
 
@@ -43,7 +49,17 @@ def progress(message: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], epilog="See bench/RESULTS.md for the latest figures."
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="sections:\n"
+        "  compare     direct vs vmcp vs a FastMCP proxy, interleaved; issue 13's targets table\n"
+        "  latency     added latency over direct (c=1, c=32, tools/list, built-ins)\n"
+        "  throughput  closed loop, one and two web processes\n"
+        "  tokens      tools/list sizes, estimated and on the wire\n"
+        "  scale       1..1,000 tenants, 10k/1M session tokens and audit rows, retention purge\n"
+        "  asgi        daphne vs uvicorn\n"
+        "  profile     py-spy on a web process under c=32 load (not in the default)\n\n"
+        "How each figure is measured, and the latest figures: bench/RESULTS.md.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="fewer calls, shorter runs, 100 tenants"
@@ -52,10 +68,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sections",
         default=",".join(ALL_SECTIONS),
         help=f"comma-separated, from {', '.join(ALL_SECTIONS + EXTRA_SECTIONS)}"
-        " (default: the first five)",
+        " (default: all but profile)",
     )
-    parser.add_argument("--json", type=Path, default=BASE_DIR / "bench/results/latest.json")
-    parser.add_argument("--markdown", type=Path, default=BASE_DIR / "bench/results/latest.md")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=BASE_DIR / "bench/results/latest.json",
+        help="raw figures (default: bench/results/latest.json)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=BASE_DIR / "bench/results/latest.md",
+        help="the printed tables (default: bench/results/latest.md)",
+    )
     parser.add_argument(
         "--server",
         choices=("daphne", "uvicorn"),
@@ -69,7 +95,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--users", type=int, default=64, help="end users (session tokens)")
     parser.add_argument("--keep", action="store_true", help="keep the bench tenants afterwards")
-    parser.add_argument("--profile-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--profile-seconds", type=float, default=15.0, help="py-spy duration (profile section)"
+    )
     parser.add_argument(
         "--db-conn-max-age",
         default=os.environ.get("DB_CONN_MAX_AGE", "60"),
@@ -165,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from bench.harness import provision, sections, servers
+    from bench.harness import compare, provision, sections, servers, targets
 
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -190,7 +218,12 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
         progress("provisioning the bench tenant through the services …")
         bench = provision.provision(upstream_url=upstream_url, fake=fake, users=args.users)
         ctx = sections.Ctx(
-            quick=args.quick, env=env, bench=bench, progress=progress, server=args.server
+            quick=args.quick,
+            env=env,
+            bench=bench,
+            progress=progress,
+            server=args.server,
+            upstream_pid=upstream.pid,
         )
         levels = (
             tuple(int(x) for x in args.tenants.split(","))
@@ -198,6 +231,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
             else ((1, 100) if args.quick else (1, 100, 1000))
         )
         plan = {
+            "compare": (compare.compare_section, targets.render_compare, ()),
             "latency": (sections.latency, sections.render_latency, ()),
             "throughput": (sections.throughput_section, sections.render_throughput, ()),
             "tokens": (sections.tokens_section, sections.render_tokens, ()),
@@ -230,8 +264,16 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
             progress("dropping the bench tenants …")
             provision.drop_bench_tenants(progress)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    if "compare" in results["sections"]:
+        # Last, so that it is what the run ends on: issue 13's targets, measured vs target.
+        try:
+            rendered["targets"] = targets.render_targets(results["sections"]["compare"])
+        except Exception as exc:
+            rendered["targets"] = f"(could not render: {exc!r}; see the JSON)"
     write_outputs(args, results, rendered)
     progress(f"wrote {args.json} and {args.markdown}")
+    if "targets" in rendered:
+        print(f"\ntargets (issue 13)\n{rendered['targets']}\n", flush=True)
     return 0
 
 

@@ -2,10 +2,12 @@
 
     python bench/upstream.py --port 8765 [--stateful]
 
-One tool, ``echo`` (returns its text), served over Streamable HTTP at ``/mcp`` by uvicorn. It runs
-in a process of its own so that it does not share an interpreter (and its GIL) with the load
-generator or the gateway. JSON responses and stateless HTTP by default: the cheapest an SDK server
-gets, so that the difference between a direct call and a call through vmcp is vmcp's cost.
+Two tools, ``echo`` (returns its text; the one the bench calls) and ``reverse`` (which neither
+the vmcp virtual server nor the FastMCP peer's allow-list exposes, so their filters have work),
+served over Streamable HTTP at ``/mcp`` by uvicorn. It runs in a process of its own so that it
+does not share an interpreter (and its GIL) with the load generator or the gateway. JSON
+responses and stateless HTTP by default: the cheapest an SDK server gets, so that the difference
+between a direct call and a call through vmcp is vmcp's cost.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ def build_server() -> MCPServer:
     @server.tool(description="Return the given text unchanged.")
     def echo(text: Annotated[str, Field(description="Text to echo back.")]) -> str:
         return text
+
+    @server.tool(description="Return the given text reversed.")
+    def reverse(text: Annotated[str, Field(description="Text to reverse.")]) -> str:
+        return text[::-1]
 
     return server
 

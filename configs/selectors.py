@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from gateway.connectors import get_connector
+from gateway.connectors.openapi import OPENAPI_CONNECTOR, PLAN_KEY
 from vault.models import Secret
 from vault.secrets import secret_fields, secret_get
 from vmcp_platform.errors import NotFound
@@ -38,6 +39,9 @@ def connection_tools(connection: Connection) -> list[dict[str, Any]]:
     """MCP tool definitions: the catalog's, or the last synced list for an upstream server."""
     if connection.connector == MCP_CONNECTOR:
         return [dict(tool) for tool in connection.tools or []]
+    if connection.connector == OPENAPI_CONNECTOR:
+        # Compiled from the tenant's document; the request plan stays on this side.
+        return [{k: v for k, v in t.items() if k != PLAN_KEY} for t in connection.tools or []]
     connector = get_connector(connection.connector)
     if connector is None:
         return []
@@ -79,7 +83,20 @@ def connection_secret_keys(connector: str, auth_type: str) -> tuple[str, ...]:
         return ("client_secret",)
     if connector == MCP_CONNECTOR and auth_type == Connection.AuthType.SHARED_HEADER:
         return ("shared_header",)
+    if connector == OPENAPI_CONNECTOR and auth_type == Connection.AuthType.SHARED_HEADER:
+        return ("shared_credential",)
     return ()
+
+
+def connection_openapi_tool(connection: Connection, name: str) -> dict[str, Any] | None:
+    """An openapi connection's stored tool, with its request plan."""
+    return next((t for t in connection.tools or [] if t.get("name") == name), None)
+
+
+def connection_shared_credential(connection: Connection) -> str | None:
+    return secret_get(
+        owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field="shared_credential"
+    )
 
 
 def connection_upstream_headers(

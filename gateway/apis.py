@@ -41,6 +41,7 @@ from tenants.models import Tenant
 from vmcp_platform.api import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.openapi import ErrorResponseSerializer
+from vmcp_platform.sanitize import wire_request_id, wire_text
 
 
 def _connection_for_tool(tenant: Tenant, tool_name: str) -> str:
@@ -85,19 +86,31 @@ def _parse(text: str) -> Any:
         return text
 
 
+def _no_controls(value: str) -> None:
+    # DRF already refuses NUL and lone surrogates; other control characters have no business in
+    # a name or an identifier that ends up in the audit trail either.
+    if wire_text(value, max_len=len(value)) != value:
+        raise serializers.ValidationError("Control characters are not allowed.")
+
+
 class ExecuteToolApi(TenantAPIView):
     class InputSerializer(serializers.Serializer):
-        tool_name = serializers.CharField(max_length=128)
-        identifier = serializers.CharField(max_length=255, help_text="The end user to act as.")
+        tool_name = serializers.CharField(max_length=128, validators=[_no_controls])
+        identifier = serializers.CharField(
+            max_length=255, validators=[_no_controls], help_text="The end user to act as."
+        )
         params = serializers.DictField(
             required=False, default=dict, help_text="The tool's arguments (its input schema)."
         )
         connection_name = serializers.CharField(
             max_length=100,
             required=False,
+            validators=[_no_controls],
             help_text="Needed only when several connections have a tool of that name.",
         )
-        agent_run_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+        agent_run_id = serializers.CharField(
+            max_length=128, required=False, allow_blank=True, validators=[_no_controls]
+        )
 
     class OutputSerializer(serializers.Serializer):
         data = serializers.JSONField(
@@ -147,7 +160,8 @@ class ExecuteToolApi(TenantAPIView):
             identifier=values["identifier"],
             arguments=values.get("params") or {},
             actor=self.actor,
-            request_id=request.headers.get("X-Request-ID", "")[:64],
+            # Sanitised and bounded (again) in the call's record; cut here so no more is held.
+            request_id=wire_request_id(request.headers.get("X-Request-ID", "")),
             agent_run_id=values.get("agent_run_id", ""),
         )
         if executed.error is not None:

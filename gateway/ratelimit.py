@@ -88,7 +88,8 @@ return {1, 0, 0}
 class Limit:
     key: str
     per_minute: int
-    scope: str  # "tenant" or "user": named in the error so the caller knows which one
+    scope: str  # "tenant", "user" or "token": named in the error so the caller knows which one
+    what: str = "tool-call"
 
 
 # One client (and so one connection pool) per event loop and URL: asyncio connections belong to
@@ -156,13 +157,35 @@ def limits_for(
     return limits
 
 
+def handshake_limits(*, schema: str, token_id: str) -> list[Limit]:
+    """``initialize`` and ``server/discover``: per tenant and per token, apart from tool calls.
+
+    A handshake costs the server a session record or a discovery document, so a token that
+    loops on it is limited like one that loops on tools/call, without eating tool-call budget.
+    """
+    return [
+        Limit(
+            f"rl:{{{schema}}}:hs:tenant",
+            int(settings.VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TENANT),
+            "tenant",
+            "handshake",
+        ),
+        Limit(
+            f"rl:{{{schema}}}:hs:token:{token_id}",
+            int(settings.VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TOKEN),
+            "token",
+            "handshake",
+        ),
+    ]
+
+
 async def rate_limit_consume(limits: list[Limit]) -> None:
     """Take one call from every limit, or none; raise ``RateLimited`` / ``ServiceUnavailable``."""
     for limit in limits:
         # A limit of 0 means "no calls": refuse without consuming anything.
         if limit.per_minute <= 0:
             raise RateLimited(
-                _message(limit.scope), retry_after=60.0, details={"scope": limit.scope}
+                _message(limit), retry_after=60.0, details={"scope": limit.scope}
             )
     args: list[int] = []
     for limit in limits:
@@ -179,13 +202,15 @@ async def rate_limit_consume(limits: list[Limit]) -> None:
         ) from exc
     if int(allowed) == 1:
         return
-    scope = limits[int(index) - 1].scope
+    limit = limits[int(index) - 1]
     raise RateLimited(
-        _message(scope), retry_after=int(retry_us) / 1_000_000, details={"scope": scope}
+        _message(limit), retry_after=int(retry_us) / 1_000_000, details={"scope": limit.scope}
     )
 
 
-def _message(scope: str) -> str:
-    if scope == "tenant":
+def _message(limit: Limit) -> str:
+    if limit.what != "tool-call":
+        return f"The {limit.scope}'s {limit.what} rate limit was reached; retry later."
+    if limit.scope == "tenant":
         return "The tenant's tool-call rate limit was reached; retry later."
     return "This user's tool-call rate limit on this server was reached; retry later."

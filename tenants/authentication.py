@@ -9,7 +9,8 @@ from django.db import DatabaseError, transaction
 from rest_framework import authentication
 from rest_framework.request import Request
 
-from vmcp_platform.errors import AuthenticationFailed
+from vmcp_platform import authfail
+from vmcp_platform.errors import AuthenticationFailed, RateLimited
 
 from .models import ApiKey, Tenant
 from .selectors import api_key_get_active
@@ -41,15 +42,26 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         scheme, _, secret = header.partition(" ")
         tenant = getattr(request._request, "tenant", None)
+        source = authfail.source_address(
+            request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")
+        )
+        # A source that failed too often is refused before its key is even looked up.
+        retry_after = authfail.blocked_for(authfail.API, source)
+        if retry_after is not None:
+            raise RateLimited(
+                "Too many failed authentications from this address; retry later.",
+                retry_after=float(retry_after),
+                details={"scope": "source"},
+            )
         if scheme.lower() != "bearer" or not secret.strip():
-            _audit_failure(request, tenant, "malformed_authorization_header")
+            _audit_failure(request, tenant, source, "malformed_authorization_header")
             raise AuthenticationFailed(
                 "Use 'Authorization: Bearer <API key>'.",
                 details={"reason": "malformed_authorization_header"},
             )
         api_key = api_key_get_active(secret=secret.strip(), tenant=tenant) if tenant else None
         if api_key is None:
-            _audit_failure(request, tenant, "invalid_api_key")
+            _audit_failure(request, tenant, source, "invalid_api_key")
             raise AuthenticationFailed(
                 "The API key is invalid, revoked, or belongs to another tenant.",
                 details={"reason": "invalid_api_key"},
@@ -61,25 +73,26 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="vmcp"'
 
 
-def _audit_failure(request: Request, tenant: Tenant | None, reason: str) -> None:
-    """Record ``auth.failed`` on a known tenant: who knocked, never the key they presented.
+def _audit_failure(request: Request, tenant: Tenant | None, source: str, reason: str) -> None:
+    """Count the failure against its source; on a known tenant, record ``auth.failed`` in
+    aggregate (one row per source, reason and window): who knocked, never the key presented.
 
     DRF views are not atomic, so the row commits even though the request is refused.
     """
     if tenant is None:
+        authfail.failure_count(authfail.API, source)
         return
-    from audit.services import audit_record_for_tenant
+    from audit.services import audit_auth_failure
 
     try:
         # A savepoint, so a failed write cannot poison a caller's transaction.
         with transaction.atomic():
-            audit_record_for_tenant(
+            audit_auth_failure(
                 tenant=tenant,
-                event_type="auth.failed",
-                outcome="denied",
-                actor="anonymous",
-                error_code=reason,
-                extra={"reason": reason, "method": request.method, "path": request.path[:200]},
+                surface=authfail.API,
+                source=source,
+                reason=reason,
+                extra={"method": request.method, "path": request.path[:200]},
             )
     except DatabaseError:
         # Refusing the request matters more than recording the refusal.

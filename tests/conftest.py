@@ -242,3 +242,19 @@ def live_tenant(django_db_blocker, django_db_setup, request) -> Iterator[Tenant]
             with tenant_context(tenant):
                 collect_audit_rows(AuditEvent.objects.all())
             tenant_delete(tenant=tenant)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_auth_failure_counters() -> None:
+    """Failed-authentication counters and their audit aggregation live in Redis per source, and
+    every test request comes from 127.0.0.1: forget them so one test's failures (or a rolled-back
+    audit row they point at) do not carry into the next."""
+    try:
+        from vmcp_platform import authfail
+
+        client = authfail.sync_client()
+        keys = list(client.scan_iter(match="vmcp:authfail:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except Exception:  # noqa: BLE001 - a test without Redis has nothing to forget
+        pass

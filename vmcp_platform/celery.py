@@ -19,6 +19,11 @@ beat_schedule: dict[str, dict[str, object]] = {
         "task": "audit.tasks.purge_all_tenants",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Audit rows the database refused at call time wait in Redis (audit.spool) for this.
+    "audit-drain-spool": {
+        "task": "audit.tasks.drain_spool",
+        "schedule": 5.0,
+    },
 }
 # Token refresh (vault.tasks, owned by the accounts work): the fan-out, every 5 minutes; it
 # queues one vault.tasks.refresh_expiring_accounts(tenant_id) per tenant. Guarded so beat never

@@ -149,8 +149,26 @@ def _ensure_chromium() -> None:
     )
 
 
+def _ensure_haproxy() -> None:
+    """The scale-out tests put daphne processes behind Debian's haproxy; install it likewise."""
+    if shutil.which("haproxy") or Path("/usr/sbin/haproxy").exists():
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print(
+            "! haproxy is missing: the scale-out tests will be skipped (they fail under CI). "
+            "Install Debian's haproxy package (apt-get install -y haproxy).",
+            flush=True,
+        )
+        return
+    print("· installing Debian's haproxy for the scale-out tests …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "haproxy"], env=env, check=False)
+
+
 def test(args: argparse.Namespace) -> int:
     _ensure_chromium()
+    _ensure_haproxy()
     print("· ruff check", flush=True)
     lint = subprocess.run([PY, "-m", "ruff", "check", "."], cwd=BASE_DIR)
     if lint.returncode != 0:

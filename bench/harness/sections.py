@@ -29,6 +29,7 @@ class Ctx:
     progress: Any
     server: str = "daphne"
     results: dict[str, Any] = field(default_factory=dict)
+    upstream_pid: int | None = None
 
     @property
     def calls(self) -> int:

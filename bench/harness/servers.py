@@ -108,8 +108,14 @@ def upstream(env: dict[str, str]) -> tuple[Process, str]:
     return process, f"http://127.0.0.1:{port}/mcp"
 
 
-def web(kind: str, env: dict[str, str], index: int = 0) -> tuple[Process, str]:
-    """One gateway web process: ``daphne`` or ``uvicorn`` serving the same ASGI app."""
+def web(
+    kind: str, env: dict[str, str], index: int = 0, *, probe: str | None = None
+) -> tuple[Process, str]:
+    """One gateway web process: ``daphne`` or ``uvicorn`` serving the same ASGI app.
+
+    ``probe``: a file path; the process then counts SQL statements and thread hops
+    (``bench/harness/probe.py``, installed before the server starts; the app is unchanged).
+    """
     port = free_port()
     if kind == "daphne":
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
@@ -131,15 +137,19 @@ def web(kind: str, env: dict[str, str], index: int = 0) -> tuple[Process, str]:
         ]
     else:
         raise ValueError(f"unknown ASGI server {kind!r}")
+    prelude = []
     interval = env.get("BENCH_SWITCH_INTERVAL")
     if interval:
         # Experiment knob: the interpreter's GIL switch interval (default 5 ms) in the web process.
+        prelude.append(f"sys.setswitchinterval({float(interval)!r})")
+    if probe:
+        prelude.append(f"from bench.harness import probe; probe.install({probe!r})")
+    if prelude:
         module, argv = command[2], command[3:]
         command = [
             sys.executable,
             "-c",
-            f"import runpy, sys; sys.setswitchinterval({float(interval)!r});"
-            f" sys.argv = [{module!r}, *{argv!r}];"
+            "import runpy, sys; " + "; ".join(prelude) + f"; sys.argv = [{module!r}, *{argv!r}];"
             f" runpy.run_module({module!r}, run_name='__main__')",
         ]
     base = f"http://127.0.0.1:{port}"

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gateway.connectors import all_connectors, get_connector
+from gateway.connectors.openapi import OPENAPI_CONNECTOR
 from vmcp_platform.api import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.pagination import ASC, DEFAULT_LIMIT, OrderFields, keyset_page
@@ -124,6 +125,19 @@ def _connector_catalog() -> list[dict[str, Any]]:
             "tools_count": 0,
         }
     )
+    entries.append(
+        {
+            "slug": OPENAPI_CONNECTOR,
+            "name": "OpenAPI (any REST API)",
+            "description": "Any REST API from its OpenAPI 3.0 or 3.1 document (settings.document "
+            "or settings.document_url): each operation becomes a tool.",
+            "auth_kind": "api_key",
+            "auth_types": sorted(allowed_auth_types(OPENAPI_CONNECTOR)),
+            "api_base_url": None,
+            "default_scopes": [],
+            "tools_count": 0,
+        }
+    )
     return sorted(entries, key=lambda e: e["slug"])
 
 
@@ -154,7 +168,7 @@ class ConnectorListApi(TenantAPIView):
 class ConnectorToolsApi(TenantAPIView):
     @extend_schema(responses=ToolPage, operation_id="connector_tools_list")
     def get(self, request: Request, slug: str) -> Response:
-        if slug == MCP_CONNECTOR:
+        if slug in (MCP_CONNECTOR, OPENAPI_CONNECTOR):
             # An upstream server's tools are per connection: sync the connection to see them.
             return Response({"data": [], "next_cursor": None})
         connector = get_connector(slug)

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from vmcp_platform.egress import refusal_of
 from vmcp_platform.errors import ProviderError
 
 AuthKind = Literal["oauth2", "api_key", "none", "mcp"]
@@ -206,7 +207,11 @@ class Connector:
         client: httpx.AsyncClient,
         timeout: float = 30.0,
     ) -> ToolResult:
-        """Run one tool call against the provider; failures raise ``ProviderError``."""
+        """Run one tool call against the provider; failures raise ``ProviderError``.
+
+        ``client`` is ``vmcp_platform.egress.http_client()``: the SSRF-guarded client that
+        checks ``base_url``'s address when it connects (the tenant may have overridden it).
+        """
         if tool.local is not None:
             data = tool.local(arguments)
             if inspect.isawaitable(data):
@@ -228,6 +233,10 @@ class Connector:
         except httpx.TimeoutException as exc:
             raise ProviderError(f"{self.name} did not answer within {timeout:g}s") from exc
         except httpx.HTTPError as exc:
+            refused = refusal_of(exc)
+            if refused is not None:
+                # The SSRF guard refused the address: say so (it names the host, no secret).
+                raise ProviderError(f"refused to call {self.name}: {refused}"[:500]) from exc
             raise ProviderError(f"could not reach {self.name}: {type(exc).__name__}") from exc
         body = _decode(response)
         self.error_check(response, body)

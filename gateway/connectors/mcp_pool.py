@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
+
+from vmcp_platform.egress.upstream import max_response_bytes, upstream_client
 
 IDLE_SECONDS = 60.0
 MAX_AGE_SECONDS = 300.0
@@ -92,16 +93,10 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
     """The session's life: open, serve calls until told to stop (or until it breaks), close."""
     from . import mcp_upstream as up
 
-    pooled.guard = up._SizeGuard(up._shared_transport(), up._max_response_bytes(), owns_inner=False)
+    http, pooled.guard = upstream_client(headers=headers, timeout=timeout)
     known = up._known_era(server_url)
     try:
-        async with httpx2.AsyncClient(
-            headers=headers,
-            transport=pooled.guard,
-            trust_env=False,  # no proxy from the environment around the SSRF guard
-            timeout=httpx2.Timeout(timeout),
-            follow_redirects=False,
-        ) as http:
+        async with http:
             client = Client(
                 streamable_http_client(server_url, http_client=http),
                 client_info=Implementation(name="vmcp", version="1.0.0"),
@@ -195,7 +190,7 @@ async def call(
         try:
             with anyio.fail_after(timeout):
                 pooled, fresh = await _acquire(scope, server_url, headers, timeout)
-                pooled.guard.limit = up._max_response_bytes()
+                pooled.guard.limit = max_response_bytes()
                 assert pooled.client is not None
                 result = await pooled.client.call_tool(
                     name,

@@ -1,7 +1,7 @@
 """The upstream-MCP connector: a tenant's own MCP server, reached over Streamable HTTP.
 
 Uses the official ``mcp`` SDK client. Every call is bounded in time and in response size, and
-every TCP connection it opens goes through the SSRF guard (``configs.ssrf``): the host is
+every TCP connection it opens goes through the SSRF guard (``vmcp_platform.egress``): the host is
 resolved, each address checked, and the checked address connected to. Content blocks,
 structured content and ``isError`` pass through unchanged.
 
@@ -14,29 +14,22 @@ call, the per-call size guard and the per-call headers are unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import httpx2
-from django.conf import settings
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
 
-from configs.ssrf import (
-    UnsafeUrl,
-    guarded_httpx2_transport,
-    is_host_allowed,
-    parse_http_url,
-    resolve_checked,
-)
 from gateway.connectors.base import ToolResult
+from vmcp_platform.egress import upstream as egress
+from vmcp_platform.egress.ssrf import UnsafeUrl, is_host_allowed, parse_http_url, resolve_checked
+from vmcp_platform.egress.upstream import SizeGuard
 from vmcp_platform.errors import ProviderError
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -48,80 +41,8 @@ MAX_TOOLS = 2000
 # How long a server's negotiated era is trusted before it is probed again.
 ERA_TTL_SECONDS = 300.0
 MAX_REMEMBERED_SERVERS = 1024
-POOL_LIMITS = {"max_connections": 200, "max_keepalive_connections": 50}
-
-
-def _max_response_bytes() -> int:
-    return int(getattr(settings, "VMCP_UPSTREAM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024))
-
-
-class _TooLarge(httpx2.ReadError):
-    pass
-
-
-class _LimitedStream(httpx2.AsyncByteStream):
-    def __init__(self, inner: httpx2.AsyncByteStream, guard: _SizeGuard) -> None:
-        self._inner = inner
-        self._guard = guard
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        received = 0
-        async for chunk in self._inner:
-            received += len(chunk)
-            if received > self._guard.limit:
-                self._guard.exceeded = True
-                raise _TooLarge(f"response exceeded {self._guard.limit} bytes")
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _SizeGuard(httpx2.AsyncBaseTransport):
-    """Caps every response body; remembers when it had to cut one off.
-
-    One per call, over the loop's shared transport, which it does not close (``owns_inner``).
-    """
-
-    def __init__(
-        self, inner: httpx2.AsyncBaseTransport, limit: int, *, owns_inner: bool = True
-    ) -> None:
-        self._inner = inner
-        self.limit = limit
-        self.exceeded = False
-        self._owns_inner = owns_inner
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = await self._inner.handle_async_request(request)
-        assert isinstance(response.stream, httpx2.AsyncByteStream)
-        return httpx2.Response(
-            status_code=response.status_code,
-            headers=response.headers,
-            stream=_LimitedStream(response.stream, self),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        if self._owns_inner:
-            await self._inner.aclose()
-
-
-# The guarded transport of each event loop (connections belong to the loop that opened them; a
-# web process has one loop, so one pool per process).
-_transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport] = (
-    weakref.WeakKeyDictionary()
-)
 # server_url -> (expires at, its DiscoverResult or None (handshake era), protocol version).
 _eras: dict[str, tuple[float, Any, str]] = {}
-
-
-def _shared_transport() -> httpx2.AsyncBaseTransport:
-    loop = asyncio.get_running_loop()
-    transport = _transports.get(loop)
-    if transport is None:
-        transport = guarded_httpx2_transport(limits=httpx2.Limits(**POOL_LIMITS))
-        _transports[loop] = transport
-    return transport
 
 
 def _known_era(server_url: str) -> dict[str, Any]:
@@ -153,7 +74,7 @@ def forget_servers() -> None:
 
     mcp_pool.forget()
     _eras.clear()
-    _transports.clear()
+    egress.forget_transports()
 
 
 def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
@@ -162,7 +83,7 @@ def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _provider_error(exc: BaseException, *, guard: _SizeGuard, timeout: float) -> ProviderError:
+def _provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> ProviderError:
     """Translate what the SDK or the transport raised; messages never carry headers."""
     if guard.exceeded:
         return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
@@ -203,7 +124,7 @@ async def _precheck(server_url: str) -> None:
         _, host, port = parse_http_url(server_url, field="server_url")
         if not is_host_allowed(host):
             # Fail early with a clear message; the transport checks again on every connection.
-            await resolve_checked(host, port)
+            await resolve_checked(host, port, field="server_url")
     except UnsafeUrl as exc:
         raise ProviderError(f"refused to call the upstream MCP server: {exc.message}") from None
 
@@ -214,19 +135,10 @@ async def _session(
     headers: dict[str, str],
     timeout: float,
     client_options: dict[str, Any] | None = None,
-) -> AsyncIterator[tuple[Client, _SizeGuard]]:
+) -> AsyncIterator[tuple[Client, SizeGuard]]:
     await _precheck(server_url)
-    guard = _SizeGuard(_shared_transport(), _max_response_bytes(), owns_inner=False)
+    http, guard = egress.upstream_client(headers=headers, timeout=timeout)
     known = _known_era(server_url)
-    http = httpx2.AsyncClient(
-        headers=headers,
-        transport=guard,
-        # Defence in depth: never let proxy variables in the environment put a proxy
-        # between us and the SSRF-guarded transport.
-        trust_env=False,
-        timeout=httpx2.Timeout(timeout),
-        follow_redirects=False,
-    )
     try:
         async with http:
             with anyio.fail_after(timeout):

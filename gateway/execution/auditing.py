@@ -1,8 +1,9 @@
 """The audit rows of tool calls: ``tool.called`` for executed calls, ``tool.denied`` for refusals.
 
-Every row of a call carries the same who/what/where (``CallRecord``) plus the outcome, error
-code and latency. Arguments are stored only when the tenant opted in, sanitized. Credentials
-never reach this module.
+Every row of a call carries the same who/what/where (``CallRecord``, sanitised when it is built,
+before the call runs) plus the outcome, error code and latency. A row the database refuses is
+spooled to Redis and inserted later (``audit.spool``). Arguments are stored only when the
+tenant opted in, sanitized. Credentials never reach this module.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.models import EventType, Outcome
 from audit.services import audit_record, audit_row, sanitize
+from audit.spool import spool_push
 from tenants.models import Tenant
 from vmcp_platform.errors import ApplicationError, ServiceUnavailable
+from vmcp_platform.sanitize import wire_request_id, wire_text, wire_value
 
 from .db import run_db
 
@@ -28,7 +34,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class CallRecord:
-    """Who/what/where of one call: the fields every audit row of it carries."""
+    """Who/what/where of one call: the fields every audit row of it carries.
+
+    Built before anything runs, and every text field is passed through the wire sanitiser here
+    (``vmcp_platform.sanitize``): no value from the wire can make the audit insert fail.
+    """
 
     tenant: Tenant
     connection_name: str
@@ -47,6 +57,16 @@ class CallRecord:
     # (schema, row) → awaits the row's commit; None: the ORM path (``gateway.warm.audit``).
     writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
+    def __post_init__(self) -> None:
+        self.connection_name = wire_text(self.connection_name, max_len=100)
+        self.tool_name = wire_text(self.tool_name, max_len=128)
+        self.identifier = wire_text(self.identifier, max_len=255)
+        self.actor = wire_text(self.actor, max_len=255)
+        if self.exposed_name is not None:
+            self.exposed_name = wire_text(self.exposed_name, max_len=128)
+        self.request_id = wire_request_id(self.request_id)
+        self.agent_run_id = wire_text(self.agent_run_id, max_len=128)
+
     def latency_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
@@ -54,94 +74,88 @@ class CallRecord:
 def _fields(
     call: CallRecord, *, event_type: str, outcome: str, error_code: str = "", **extra: Any
 ) -> dict[str, Any]:
-    """The ``audit_record`` arguments of one row of this call."""
+    """The ``audit_record`` arguments of one row of ``call``."""
     extra = {k: v for k, v in extra.items() if v is not None}
     extra["execution_id"] = call.execution_id
     if call.exposed_name and call.exposed_name != call.tool_name:
-        extra["exposed_name"] = _text(call.exposed_name)
+        extra["exposed_name"] = call.exposed_name
     if call.arguments is not None:
-        extra["arguments"] = _without_nul(sanitize(call.arguments))
+        extra["arguments"] = wire_value(sanitize(call.arguments))
     return {
         "event_type": event_type,
         "outcome": outcome,
         "error_code": error_code,
         "actor": call.actor,
-        "identifier": _text(call.identifier),
+        "identifier": call.identifier,
         "session_token_id": call.session_token_id,
         "config_id": call.config_id,
-        "connection_name": _text(call.connection_name),
+        "connection_name": call.connection_name,
         "account_id": call.account_id,
-        "tool_name": _text(call.tool_name),
+        "tool_name": call.tool_name,
         "latency_ms": call.latency_ms(),
-        "request_id": call.request_id or "",
-        "agent_run_id": call.agent_run_id or "",
-        "extra": extra,
+        "request_id": call.request_id,
+        "agent_run_id": call.agent_run_id,
+        "extra": wire_value(extra),
     }
 
 
-def _write(call: CallRecord, **kwargs: Any) -> None:
-    with tenant_context(call.tenant):
-        audit_record(**_fields(call, **kwargs))
+def _insert(tenant: Tenant, fields: dict[str, Any], occurred_at: datetime) -> None:
+    with tenant_context(tenant), transaction.atomic():
+        audit_record(**fields, occurred_at=occurred_at)
 
 
-async def _store(call: CallRecord, **kwargs: Any) -> None:
-    """Write one row: through the call's batched writer when it has one (the warm MCP path,
-    committed before this returns), through the ORM otherwise. ``ServiceUnavailable`` if lost."""
-    if call.writer is not None:
-        await call.writer(call.tenant.schema_name, audit_row(**_fields(call, **kwargs)))
-        return
-    await run_db(_write, call, **kwargs)
+async def _write(call: CallRecord, **row: Any) -> Exception | None:
+    """Insert the row; if the database refuses it, spool it (``audit.spool``).
 
-
-def _text(value: str) -> str:
-    # PostgreSQL text and jsonb can't hold NUL; a caller-supplied name with one must not turn the
-    # audit write (and so the call) into a 500.
-    return value.replace("\x00", "")
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, dict):
-        return {_text(str(k)): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
+    Returns None when the row is in the table, else why it is not (it was spooled, or with
+    Redis down too, logged at ERROR).
+    """
+    fields = _fields(call, **row)
+    occurred_at = timezone.now()  # kept by a spooled row, so it is replayed with this time
+    try:
+        if call.writer is not None:
+            # The warm MCP path's group commit: committed when this returns.
+            row = audit_row(**fields, occurred_at=occurred_at)
+            await call.writer(call.tenant.schema_name, row)
+        else:
+            await run_db(_insert, call.tenant, fields, occurred_at)
+    except Exception as exc:
+        logger.exception("audit row for execution %s refused; spooling it", call.execution_id)
+        await spool_push(
+            schema_name=call.tenant.schema_name, fields=fields, occurred_at=occurred_at
+        )
+        return exc
+    return None
 
 
 async def call_denied(
     call: CallRecord, error: ApplicationError, *, error_code: str | None = None
 ) -> ApplicationError:
-    """Audit a refusal; returns the error to raise (a 503 instead if the audit can't be written)."""
+    """Audit a refusal; returns the error to raise (a 503 instead if the database is down)."""
     extra = {"scope": error.details.get("scope")} if error.code == "rate_limited" else {}
-    try:
-        await _store(
-            call,
-            event_type=EventType.TOOL_DENIED,
-            outcome=Outcome.DENIED,
-            error_code=error_code or error.code,
-            **extra,
-        )
-    except ServiceUnavailable as unavailable:
-        return error if isinstance(error, ServiceUnavailable) else unavailable
-    return error
+    failure = await _write(
+        call,
+        event_type=EventType.TOOL_DENIED,
+        outcome=Outcome.DENIED,
+        error_code=error_code or error.code,
+        **extra,
+    )
+    if isinstance(failure, ServiceUnavailable) and not isinstance(error, ServiceUnavailable):
+        return failure  # the database is down: say so (the row was spooled)
+    return error  # nothing ran; the refusal stands (a refused row was spooled)
 
 
 async def call_recorded(
     call: CallRecord, outcome: str, error_code: str, extra: dict[str, Any]
 ) -> None:
-    try:
-        await _store(
-            call,
-            event_type=EventType.TOOL_CALLED,
-            outcome=outcome,
-            error_code=error_code,
-            **extra,
-        )
-    except ServiceUnavailable:
-        # The database answered moments ago (connection, credential), so the call was allowed;
-        # losing it now means this row is missing. Say so loudly; the result is the agent's.
-        logger.error("audit row for execution %s could not be written", call.execution_id)
+    """Record an executed call; never raises: the tool ran, so the result is the agent's.
+
+    A row the database refuses (lost in between, or any other failure) is spooled by
+    ``_write`` and inserted later: recorded whatever happens.
+    """
+    await _write(
+        call, event_type=EventType.TOOL_CALLED, outcome=outcome, error_code=error_code, **extra
+    )
 
 
 async def tool_denial_record(
@@ -158,11 +172,14 @@ async def tool_denial_record(
     agent_run_id: str = "",
     writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
-    """Audit a call refused before it reached ``tool_execute`` (e.g. a name not in the config)."""
+    """Audit a call refused before it reached ``tool_execute`` (e.g. a name not in the config).
+
+    Raises ``ServiceUnavailable`` when the database is down (the row is spooled all the same).
+    """
     call = CallRecord(
         tenant=tenant,
         connection_name=connection_name,
-        tool_name=tool_name[:128],
+        tool_name=tool_name,
         identifier=identifier,
         actor=actor,
         config_id=config_id,
@@ -173,9 +190,8 @@ async def tool_denial_record(
         execution_id=str(uuid.uuid4()),
         writer=writer,
     )
-    await _store(
-        call,
-        event_type=EventType.TOOL_DENIED,
-        outcome=Outcome.DENIED,
-        error_code=error_code,
+    failure = await _write(
+        call, event_type=EventType.TOOL_DENIED, outcome=Outcome.DENIED, error_code=error_code
     )
+    if isinstance(failure, ServiceUnavailable):
+        raise failure  # spooled; the database is down, so the caller answers 503

@@ -1,8 +1,24 @@
 """The one execution path for a tool call (REST ``execute_tool`` and MCP ``tools/call``).
 
-Order: connection → tool → arguments → rate limit → credential → provider → audit. Every step
-that can refuse runs before anything reaches a provider, and the audit row is written whatever
-happens (a refusal as ``tool.denied``, an executed call as ``tool.called``).
+Order: record → connection → tool → arguments → rate limit → credential → provider → audit.
+Every step that can refuse runs before anything reaches a provider.
+
+The audit contract — **recorded whatever happens**:
+
+1. The call's record (``CallRecord``) is built first, before any lookup, and every value in it
+   that came off the wire (tool and exposed names, identifier, connection name, JSON-RPC id,
+   ``agentRunId``, actor) is sanitised and bounded there (``vmcp_platform.sanitize``): NUL,
+   control characters, lone surrogates and oversize values are removed, so no input can make
+   the audit insert fail. (The edges refuse what they must refuse before this: the REST
+   serializer answers 400 for a NUL or oversize identifier, tool or connection name.)
+2. A refusal is written as ``tool.denied``; an executed call as ``tool.called`` after the
+   call, when latency and outcome are known.
+3. If that insert still fails (the database was lost between the checks and the call, or it
+   refused the row for any other reason), the row goes to a durable spool in Redis
+   (``audit.spool``) that Celery beat drains every few seconds (``audit.tasks.drain_spool``,
+   also ``manage.py audit_drain_spool``), idempotently by execution id. The agent still gets
+   the tool's result: it must not retry a call that ran. Only when Redis cannot take the row
+   either is it logged at ERROR (redacted).
 
 What raises and what returns:
 
@@ -27,9 +43,9 @@ What raises and what returns:
   ``isError`` is passed through with ``error=None`` and ``error_code="tool_error"``.
 
 ``execution_id`` is a UUID generated per call and stored in the audit row's
-``extra["execution_id"]`` (the row itself is written after the call, when latency and outcome
-are known, so its primary key can't be handed out earlier). ``latency_ms`` is the wall time of
-the whole call as the agent experienced it.
+``extra["execution_id"]`` (the row itself is written after the call, so its primary key can't
+be handed out earlier; the execution id is also the spool's idempotency key). ``latency_ms``
+is the wall time of the whole call as the agent experienced it.
 
 The credential is a local variable of ``tool_execute``: it is decrypted (by the vault) just
 before the provider call, passed to the connector, and dropped; it is never logged, audited or
@@ -52,21 +68,24 @@ from audit.models import Outcome
 from configs.models import Connection, McpConfig
 from gateway.connectors import get_connector
 from gateway.connectors.base import Tool, ToolResult
+from gateway.connectors.openapi import OPENAPI_CONNECTOR
 from gateway.ratelimit import limits_for, rate_limit_consume
 from tenants.models import Tenant
+from vmcp_platform.egress import call_timeout, http_client
 from vmcp_platform.errors import (
     ApplicationError,
     Conflict,
     NotFound,
     ProviderError,
     ServiceUnavailable,
+    ValidationFailed,
 )
 from vmcp_platform.logging import redact
+from vmcp_platform.sanitize import is_clean_text, wire_text
 
 from .auditing import CallRecord, call_denied, call_recorded
 from .db import run_db
 from .failures import error_result, provider_failure
-from .http import call_timeout, http_client
 from .validation import UNSET, arguments_validate
 
 logger = logging.getLogger(__name__)
@@ -231,13 +250,21 @@ def _resolve_credential(
             # The shared header from the vault, or this user's key — never the platform's own
             # session token: the upstream must not be able to replay it against us.
             headers = connection_upstream_headers(connection, credential=value)
-            if connection.auth_type == Connection.AuthType.SHARED_HEADER and not headers:
-                raise Conflict(
-                    f"Connection '{connection.name}' has no shared header set;"
-                    " an admin must set it.",
-                    code="connection_not_configured",
-                    details={"connection_name": connection.name},
-                )
+        elif (
+            connection.connector == OPENAPI_CONNECTOR
+            and connection.auth_type == Connection.AuthType.SHARED_HEADER
+        ):
+            from configs.selectors import connection_shared_credential
+
+            # One credential for the whole connection, from the vault.
+            value = connection_shared_credential(connection)
+        if connection.auth_type == Connection.AuthType.SHARED_HEADER and not (headers or value):
+            raise Conflict(
+                f"Connection '{connection.name}' has no shared credential set;"
+                " an admin must set it.",
+                code="connection_not_configured",
+                details={"connection_name": connection.name},
+            )
     return _Credential(value=value, upstream_headers=headers, account_id=account_id)
 
 
@@ -315,6 +342,17 @@ async def tool_execute(
         execution_id=str(uuid.uuid4()),
         writer=writer,
     )
+    # Lookups take the values as given; one that the database could not even compare (a NUL)
+    # or no row could hold is refused here, recorded with its sanitised form.
+    if not is_clean_text(connection_name, max_len=100):
+        unknown = NotFound("Unknown connection.", details={"connection_name": call.connection_name})
+        raise await call_denied(call, unknown, error_code="unknown_connection")
+    if not is_clean_text(identifier, max_len=255):
+        invalid = ValidationFailed(
+            "identifier must be at most 255 characters, without control characters.",
+            details={"identifier": "invalid"},
+        )
+        raise await call_denied(call, invalid)
     if prepared is None:
         try:
             prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
@@ -327,7 +365,7 @@ async def tool_execute(
     if definition is None:
         raise await call_denied(call, _unknown_tool(connection_name, exposed_name or tool_name))
     tool = _catalog_tool(connection, tool_name)
-    if connection.connector != MCP_CONNECTOR and tool is None:
+    if connection.connector not in (MCP_CONNECTOR, OPENAPI_CONNECTOR) and tool is None:
         raise await call_denied(call, _unknown_tool(connection_name, exposed_name or tool_name))
 
     try:
@@ -458,6 +496,8 @@ async def _run(
             log_callback=log_callback,
             session_scope=session_scope,
         )
+    if connection.connector == OPENAPI_CONNECTOR:
+        return await _run_openapi(connection, tool_name, arguments, credential.value)
     connector = get_connector(connection.connector)
     assert connector is not None and tool is not None  # checked by tool_execute
     return await connector.execute(
@@ -470,9 +510,35 @@ async def _run(
     )
 
 
+async def _run_openapi(
+    connection: Connection, tool_name: str, arguments: dict[str, Any], credential: str | None
+) -> ToolResult:
+    from configs.selectors import connection_openapi_tool
+    from gateway.connectors.openapi import PLAN_KEY
+    from gateway.connectors.openapi.connector import call_tool
+
+    stored = connection_openapi_tool(connection, tool_name)
+    assert stored is not None  # its definition was found by _prepare
+    settings_ = connection.settings or {}
+    return await call_tool(
+        definition=stored,
+        plan=stored[PLAN_KEY],
+        arguments=arguments,
+        server_url=settings_.get("server_url", ""),
+        auth=settings_.get("auth"),
+        credential=credential,
+        client=http_client(),
+        timeout=call_timeout(),
+        label=connection.name,
+    )
+
+
 def _unknown_tool(connection_name: str, tool_name: str) -> NotFound:
+    # Echo a bounded, cleaned name: the request may carry a megabyte of it.
+    name = wire_text(tool_name, max_len=128)
+    connection_name = wire_text(connection_name, max_len=100)
     return NotFound(
-        f"Unknown tool '{tool_name[:128]}' on connection '{connection_name}'.",
+        f"Unknown tool '{name}' on connection '{connection_name}'.",
         code="unknown_tool",
-        details={"tool_name": tool_name[:128], "connection_name": connection_name},
+        details={"tool_name": name, "connection_name": connection_name},
     )

@@ -13,10 +13,9 @@ import httpx
 
 from configs.models import Connection
 from gateway.connectors.base import ToolResult
+from vmcp_platform.egress import ResponseTooLarge
 from vmcp_platform.errors import ProviderError
 from vmcp_platform.logging import redact
-
-from .http import ResponseTooLarge
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.utils import await_many_dispatch
+from django.db import InterfaceError, OperationalError
 
 from gateway.warm.audit import writer as audit_writer
 from gateway.warm.state import WarmAuth, warm_authenticate
@@ -33,7 +34,7 @@ from tenants.asgi import tenant_for_slug
 from vmcp_platform.errors import AuthenticationFailed, NotFound, ServiceUnavailable
 from vmcp_platform.tokens import SESSION_TOKEN_PREFIX, is_well_formed
 
-from . import streams
+from . import limits, streams
 from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
 from .http import (
     Headers,
@@ -45,6 +46,7 @@ from .http import (
     resource_metadata_url,
 )
 from .jsonrpc import (
+    INTERNAL_ERROR,
     MODERN_ERROR_STATUS,
     SERVICE_UNAVAILABLE,
     JsonRpcError,
@@ -69,6 +71,15 @@ from .wire import (
 
 logger = logging.getLogger(__name__)
 
+# What a client is told to wait when a dependency (database, Redis) is unavailable.
+RETRY_AFTER_SECONDS = "5"
+
+
+def _with_retry(exc: JsonRpcError, headers: dict[str, str]) -> dict[str, str]:
+    if exc.code == SERVICE_UNAVAILABLE:
+        return {**headers, "Retry-After": RETRY_AFTER_SECONDS}
+    return headers
+
 
 def _is_uuid(value: str) -> bool:
     try:
@@ -89,10 +100,22 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         self.base_send = send
         self._receive = receive
         self._body_size = 0
+        self._response_started = self._response_done = False
+        self.stream_error: JsonRpcError | None = None
+        self._request_id: Any = None
         try:
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
             pass
+
+    async def send(self, message: dict[str, Any]) -> None:
+        # Every writer (responses and streams) ends here: know whether a status went out, so a
+        # late failure is never answered with a second one.
+        if message.get("type") == "http.response.start":
+            self._response_started = True
+        elif message.get("type") == "http.response.body" and not message.get("more_body"):
+            self._response_done = True
+        await super().send(message)
 
     async def http_request(self, message: dict[str, Any]) -> None:
         self._body_size += len(message.get("body", b""))
@@ -113,14 +136,43 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 await tenant_not_found(self.base_send)
                 return
             await self._handle(body)
+        except StopConsumer:
+            raise
         except HttpRefusal as refusal:
             await self._send_refusal(refusal)
         except ServiceUnavailable as exc:
-            await self._send_refusal(
-                HttpRefusal(
-                    503, exc.message, code=SERVICE_UNAVAILABLE, headers={"Retry-After": "5"}
-                )
+            await self._send_unavailable(exc.message)
+        except (OperationalError, InterfaceError):
+            # The database went away somewhere no narrower handler expected it.
+            logger.warning("MCP request failed: the database is unavailable", exc_info=True)
+            await self._send_unavailable("The database is unavailable; try again shortly.")
+        except Exception:
+            # Never daphne's HTML 500: the agent gets a JSON-RPC error it can parse.
+            logger.exception("MCP request failed unexpectedly")
+            await self._send_late_refusal(
+                HttpRefusal(500, "Internal error", code=INTERNAL_ERROR, request_id=self._request_id)
             )
+
+    async def _send_unavailable(self, message: str) -> None:
+        await self._send_late_refusal(
+            HttpRefusal(
+                503,
+                message,
+                code=SERVICE_UNAVAILABLE,
+                request_id=self._request_id,
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
+            )
+        )
+
+    async def _send_late_refusal(self, refusal: HttpRefusal) -> None:
+        if self._response_done:
+            return
+        if self._response_started:
+            # A stream's headers already went out: the error is its last event.
+            frame = sse_event(error_message(refusal.request_id, refusal.error))
+            await self.send({"type": "http.response.body", "body": frame, "more_body": False})
+            return
+        await self._send_refusal(refusal)
 
     async def _handle(self, body: bytes) -> None:
         method = self.scope["method"]
@@ -166,6 +218,10 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         return self.tenant is not None
 
     async def _authenticate(self) -> Principal:
+        if not _is_uuid(self.config_id):
+            raise HttpRefusal(404, "Not found: no such MCP server")
+        source = limits.request_source(self.scope, self.headers)
+        await limits.auth_gate(source)
         if isinstance(self._warm, WarmAuth):
             warm = self._warm
             if warm.state.touch:
@@ -177,8 +233,6 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 identifier=warm.identifier,
                 warm=warm.state,
             )
-        if not _is_uuid(self.config_id):
-            raise HttpRefusal(404, "Not found: no such MCP server")
         secret = bearer_token(self.headers)
         challenge = (
             f'Bearer resource_metadata="{resource_metadata_url(self.tenant.slug, self.config_id)}"'
@@ -193,7 +247,13 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             if isinstance(self._warm, AuthenticationFailed):
                 raise self._warm
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
-        except AuthenticationFailed:
+        except AuthenticationFailed as exc:
+            await limits.auth_failed(
+                tenant=self.tenant,
+                source=source,
+                reason=str(exc.details.get("reason") or exc.code),
+                config_id=str(self.config_id),
+            )
             raise HttpRefusal(
                 401,
                 "Unauthorized: the session token is invalid, expired, revoked "
@@ -214,6 +274,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             message = parse_message(body)
         except JsonRpcError as exc:
             raise HttpRefusal(400, exc.message, code=exc.code) from None
+        self._request_id = message.id
         self.wants_json, self.wants_sse = wants_json, wants_sse
         version_header = self.headers.get(VERSION_HEADER)
         session_id = self.headers.get(SESSION_HEADER)
@@ -244,13 +305,14 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             meta.get("progressToken") is not None or ctx.log_level is not None
         )
         if self.wants_sse and (streams_notifications or not self.wants_json):
-            await self._respond_sse(message, ctx, headers)
+            async with self._stream_slot(message.id):
+                await self._respond_sse(message, ctx, headers)
             return
         try:
             result = await dispatch(message.method, message.params, ctx)
         except JsonRpcError as exc:
             status = MODERN_ERROR_STATUS.get(exc.code, 200) if ctx.modern else 200
-            await self._send_json(status, error_message(message.id, exc), headers)
+            await self._send_json(status, error_message(message.id, exc), _with_retry(exc, headers))
             return
         await self._send_json(200, result_message(message.id, result), headers)
 
@@ -277,13 +339,19 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             if not started and ctx.modern:
                 # Nothing streamed yet: a plain JSON error with the spec's HTTP status.
                 status = MODERN_ERROR_STATUS.get(exc.code, 200)
-                await self._send_json(status, error_message(message.id, exc), headers)
+                await self._send_json(
+                    status, error_message(message.id, exc), _with_retry(exc, headers)
+                )
                 return
             reply = error_message(message.id, exc)
         await start()
         await self.send_body(sse_event(reply), more_body=False)
 
     # ------------------------------------------------------------ streams (both wires)
+
+    def _stream_slot(self, request_id: Any = None) -> Any:
+        """One of the token's bounded stream slots (429 when they are all taken)."""
+        return limits.stream_slot(self.principal, request_id)
 
     def _stream_groups(self) -> list[str]:
         schema = self.tenant.schema_name
@@ -293,13 +361,21 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         ]
 
     async def _token_still_valid(self) -> bool:
+        """The stream's periodic check; fails closed: a database it cannot reach ends it.
+
+        A stream that outlives a revocation it cannot see is a stream unchecked, so an
+        unreachable database closes it (``stream_error`` says why, for the last event); the
+        client reconnects once the database is back, and is checked again then.
+        """
         secret = bearer_token(self.headers) or ""
         try:
             principal = await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed:
             return False
-        except ServiceUnavailable:
-            return True  # a blip of the database does not end every open stream
+        except ServiceUnavailable as exc:
+            logger.warning("closing an MCP stream: its token could not be re-checked")
+            self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
+            return False
         return principal.token_id == self.principal.token_id
 
     # ------------------------------------------------------------ writing

@@ -20,26 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from vmcp_platform.errors import (
-    ApplicationError,
-    ProviderError,
-    RateLimited,
-    ServiceUnavailable,
-    ValidationFailed,
-)
-from vmcp_platform.logging import redact
-
 from .jsonrpc import (
-    INTERNAL_ERROR,
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
-    SERVICE_UNAVAILABLE,
     JsonRpcError,
     RequestId,
-    notification_message,
 )
 
 logger = logging.getLogger(__name__)
@@ -268,192 +255,10 @@ async def _resources_read(params: dict[str, Any], ctx: RequestContext) -> dict[s
     raise JsonRpcError(INVALID_PARAMS, "Resource not found", {"uri": params.get("uri")})
 
 
-def _unknown_tool_row(principal: Principal, name: str, request_id: str) -> dict[str, Any]:
-    from audit.models import EventType, Outcome
-
-    return {
-        "event_type": EventType.TOOL_DENIED,
-        "outcome": Outcome.DENIED,
-        "actor": principal.actor,
-        "identifier": principal.identifier,
-        "error_code": "unknown_tool",
-        "session_token_id": principal.token_id,
-        "config_id": principal.config_id,
-        "tool_name": name[:128],
-        "request_id": request_id,
-    }
-
-
-def _audit_unknown_tool(principal: Principal, name: str, request_id: str) -> None:
-    from audit.services import audit_record
-
-    with tenant_context(principal.tenant), transaction.atomic():
-        audit_record(**_unknown_tool_row(principal, name, request_id))
-
-
-async def _audit_unknown_tool_warm(principal: Principal, name: str, request_id: str) -> None:
-    from audit.services import audit_row
-    from gateway.warm.audit import writer
-
-    row = audit_row(**_unknown_tool_row(principal, name, request_id))
-    await writer().write(principal.tenant.schema_name, row)
-
-
-def _error_result(text: str, ctx: RequestContext, **meta: Any) -> dict[str, Any]:
-    result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": True}
-    if meta:
-        result["_meta"] = {f"vmcp/{key}": value for key, value in meta.items()}
-    return result
-
-
 async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    from gateway.execution import tool_execute
+    from .tools_call import tools_call  # lazily: it builds on this module's types
 
-    name = params.get("name")
-    if not isinstance(name, str) or not name:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: name must be a non-empty string")
-    arguments = params.get("arguments")
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: arguments must be an object")
-    principal = ctx.principal
-    request_id = "" if ctx.request_id is None else str(ctx.request_id)[:64]
-
-    exposed = await lookup_tool(principal, name)
-    if exposed is None:
-        # Scope is enforced here, not only in tools/list: the call never reaches a provider.
-        if principal.warm is not None:
-            await _audit_unknown_tool_warm(principal, name, request_id)
-        else:
-            await sync_to_async(_audit_unknown_tool)(principal, name, request_id)
-        raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
-
-    meta = params.get("_meta") if isinstance(params.get("_meta"), dict) else {}
-    kwargs: dict[str, Any] = {}
-    progress_token = meta.get("progressToken")
-    if ctx.notify is not None and isinstance(progress_token, str | int):
-        kwargs["progress_callback"] = _progress_forwarder(ctx.notify, progress_token)
-    log_level = ctx.log_level or meta.get(LOG_LEVEL_META_KEY)
-    if ctx.notify is not None and log_level in LOG_LEVELS:
-        kwargs["log_callback"] = _log_forwarder(ctx.notify, log_level)
-
-    try:
-        execution = await tool_execute(
-            tenant=principal.tenant,
-            connection_name=exposed.connection.name,
-            tool_name=exposed.tool_name,
-            identifier=principal.identifier,
-            arguments=arguments,
-            actor=principal.actor,
-            config_id=principal.config_id,
-            session_token_id=principal.token_id,
-            exposed_name=name,
-            request_id=request_id,
-            agent_run_id=str(meta.get("agentRunId") or "")[:128],
-            **kwargs,
-            **_warm_kwargs(principal, name),
-        )
-    except ValidationFailed as exc:
-        return _error_result(exc.message, ctx)
-    except RateLimited as exc:
-        retry = max(exc.retry_after, 0)
-        return _error_result(
-            f"Rate limited: {exc.message} Retry after {retry:.1f} seconds.",
-            ctx,
-            retryAfterSeconds=round(retry, 3),
-        )
-    except ServiceUnavailable as exc:
-        raise JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code}) from None
-    except ProviderError as exc:
-        relayed = _relayed_protocol_error(exc)
-        if relayed is not None:
-            raise relayed from None
-        return _error_result(f"{name} failed: {exc.message}", ctx, **_provider_meta(exc))
-    except ApplicationError as exc:
-        # no_active_account, account_expired, not_found, permission_denied, …: the agent (and
-        # the user behind it) can act on these, so they are tool results, not protocol errors.
-        return _error_result(f"{name} failed: {exc.message}", ctx, errorCode=exc.code)
-    except Exception:
-        logger.exception("tools/call %s failed unexpectedly", name)
-        raise JsonRpcError(INTERNAL_ERROR, "Internal error while calling the tool") from None
-
-    result = execution.result
-    payload: dict[str, Any] = {"content": list(result.content), "isError": bool(result.is_error)}
-    if result.structured is not None:
-        payload["structuredContent"] = result.structured
-    return payload
-
-
-def _warm_kwargs(principal: Principal, name: str) -> dict[str, Any]:
-    """What the warm path read already, so ``tool_execute`` makes no ORM read of its own."""
-    warm = principal.warm
-    if warm is None:
-        return {}
-    from gateway.execution.core import Prepared
-    from gateway.warm.audit import writer
-
-    indexed = warm.index.by_name[name]
-    return {
-        "prepared": Prepared(
-            connection=indexed.exposed.connection,
-            definition=indexed.exposed.definition,
-            urls=indexed.urls,
-            tenant_limit=warm.tenant_limit,
-            user_limit=warm.user_limit,
-            config_limit=warm.config_limit,
-            store_arguments=warm.store_arguments,
-        ),
-        "validator": indexed.validator,
-        "writer": writer().write,
-    }
-
-
-def _provider_meta(exc: ProviderError) -> dict[str, Any]:
-    meta: dict[str, Any] = {"errorCode": exc.code}
-    if exc.provider_status is not None:
-        meta["providerStatus"] = exc.provider_status
-    if exc.retry_after is not None:
-        meta["retryAfterSeconds"] = exc.retry_after
-    return meta
-
-
-def _relayed_protocol_error(exc: ProviderError) -> JsonRpcError | None:
-    """An upstream JSON-RPC error about the agent's own request, relayed as that error.
-
-    ``tool_execute`` re-raises only those (``CLIENT_VISIBLE_JSONRPC_CODES``, e.g. -32021: the
-    tool needs a client capability the request did not declare); every other upstream failure
-    is an ``isError`` result.
-    """
-    from gateway.execution.core import CLIENT_VISIBLE_JSONRPC_CODES
-
-    code = exc.details.get("jsonrpc_code")
-    if code not in CLIENT_VISIBLE_JSONRPC_CODES:
-        return None
-    message = redact(str(exc.details.get("jsonrpc_message") or exc.message))
-    return JsonRpcError(code, message, exc.details.get("jsonrpc_data"))
-
-
-def _progress_forwarder(notify: Notify, token: str | int) -> Callable[..., Awaitable[None]]:
-    async def forward(progress: float, total: float | None = None, message: str | None = None):
-        params: dict[str, Any] = {"progressToken": token, "progress": progress}
-        if total is not None:
-            params["total"] = total
-        if message is not None:
-            params["message"] = message
-        await notify(notification_message("notifications/progress", params))
-
-    return forward
-
-
-def _log_forwarder(notify: Notify, level: str) -> Callable[..., Awaitable[None]]:
-    threshold = LOG_LEVELS.index(level)
-
-    async def forward(params: dict[str, Any]) -> None:
-        if params.get("level") in LOG_LEVELS and LOG_LEVELS.index(params["level"]) >= threshold:
-            await notify(notification_message("notifications/message", params))
-
-    return forward
+    return await tools_call(params, ctx)
 
 
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]

@@ -129,7 +129,12 @@ def notification_message(method: str, params: dict[str, Any] | None = None) -> d
 
 
 def dumps(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (an id or name sent as "\ud800") has no UTF-8 form: escape it.
+        return json.dumps(message, separators=(",", ":")).encode()
 
 
 def sse_event(message: dict[str, Any], *, event_id: str | None = None) -> bytes:

@@ -10,10 +10,19 @@ from typing import Any
 
 from channels.exceptions import StopConsumer
 
-from . import sessions, streams
+from vmcp_platform.errors import RateLimited, ServiceUnavailable, ValidationFailed
+
+from . import limits, sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
 from .http import accepts
-from .jsonrpc import INVALID_PARAMS, Message, notification_message, sse_event
+from .jsonrpc import (
+    INVALID_PARAMS,
+    SERVICE_UNAVAILABLE,
+    JsonRpcError,
+    Message,
+    notification_message,
+    sse_event,
+)
 from .wire import (
     DEFAULT_LEGACY_VERSION,
     SESSION_HEADER,
@@ -39,14 +48,25 @@ class LegacyWire:
                 code=INVALID_PARAMS,
                 request_id=message.id,
             )
-        session = await sessions.session_create(
-            tenant_schema=self.tenant.schema_name,
-            config_id=self.principal.config_id,
-            identifier=self.principal.identifier,
-            protocol_version=negotiate_version(requested),
-            client_capabilities=as_dict(params.get("capabilities")),
-            client_info=as_dict(params.get("clientInfo")),
-        )
+        await limits.handshake_allow(self.principal, message.id)
+        try:
+            # The raw objects: session_create refuses an oversize pair before keeping a bounded,
+            # sanitised extract of them (capability flags; clientInfo name, version, title).
+            session = await sessions.session_create(
+                tenant_schema=self.tenant.schema_name,
+                config_id=self.principal.config_id,
+                identifier=self.principal.identifier,
+                token_id=self.principal.token_id,
+                protocol_version=negotiate_version(requested),
+                client_capabilities=as_dict(params.get("capabilities")),
+                client_info=as_dict(params.get("clientInfo")),
+            )
+        except ValidationFailed as exc:
+            raise HttpRefusal(
+                400, exc.message, code=INVALID_PARAMS, request_id=message.id, data=exc.details
+            ) from None
+        except RateLimited as exc:
+            raise limits.rate_limit_refusal(exc, message.id) from None
         result = initialize_result(self.principal, requested)
         await self._send_result(message.id, result, {"Mcp-Session-Id": session.id})
 
@@ -108,20 +128,42 @@ class LegacyWire:
         async def still_valid() -> bool:
             # Keeps the session alive while its stream is open, and ends the stream when the
             # session was deleted (DELETE from any process) or the token stopped being valid.
-            if await sessions.session_get(session.id) is None:
+            try:
+                if await sessions.session_get(session.id) is None:
+                    return False
+            except ServiceUnavailable as exc:  # Redis down: fail closed, as for the database
+                self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message)
                 return False
             return await self._token_still_valid()
 
-        await streams.run_stream(
-            send=self.send,
-            receive=self._receive,
-            headers=SSE_HEADERS + encode_headers({"Mcp-Session-Id": session.id}),
-            groups=self._stream_groups(),
-            first_frames=[],
-            frame_for=frame_for,
-            still_valid=still_valid,
-        )
+        async with self._stream_slot():
+            await streams.run_stream(
+                send=self.send,
+                receive=self._receive,
+                headers=SSE_HEADERS + encode_headers({"Mcp-Session-Id": session.id}),
+                groups=self._stream_groups(),
+                first_frames=[],
+                frame_for=frame_for,
+                still_valid=still_valid,
+                final_frame=self._legacy_stream_farewell,
+            )
         raise StopConsumer()
+
+    def _legacy_stream_farewell(self) -> bytes:
+        # The GET stream carries no response to end with an error; a log notification tells
+        # the client why the server closed it.
+        if self.stream_error is None:
+            return b""
+        return sse_event(
+            notification_message(
+                "notifications/message",
+                {
+                    "level": "error",
+                    "logger": "vmcp",
+                    "data": {"error": self.stream_error.as_error(), "stream": "closed"},
+                },
+            )
+        )
 
     async def _delete(self) -> None:
         session_id = self.headers.get(SESSION_HEADER)
@@ -131,5 +173,5 @@ class LegacyWire:
                 raise HttpRefusal(405, "Method not allowed", headers={"Allow": "POST"})
             raise HttpRefusal(400, "Bad request: missing Mcp-Session-Id")
         session = await self._session_for(session_id)
-        await sessions.session_delete(session.id)
+        await sessions.session_delete(session)
         await self._send_empty(204)

@@ -15,13 +15,16 @@ from mcp.shared.inbound import (
     unsupported_protocol_version_rejection,
 )
 
-from . import streams
+from vmcp_platform.sanitize import wire_json
+
+from . import limits, streams
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
     HEADER_MISMATCH,
     MODERN_ERROR_STATUS,
     UNSUPPORTED_PROTOCOL_VERSION,
     Message,
+    error_message,
     notification_message,
     result_message,
     sse_event,
@@ -79,12 +82,14 @@ class ModernWire:
             modern=True,
             request_id=message.id,
             client_capabilities=as_dict(verdict.client_capabilities),
-            client_info=as_dict(verdict.client_info),
+            client_info=wire_json(verdict.client_info),
             log_level=meta.get("io.modelcontextprotocol/logLevel"),
         )
         if message.method == "subscriptions/listen":
             await self._listen(message, ctx)
             return
+        if message.method == "server/discover":
+            await limits.handshake_allow(self.principal, message.id)
         if message.method == "tools/call":
             await self._check_param_headers(message)
         await self._respond(message, ctx, headers={})
@@ -130,16 +135,19 @@ class ModernWire:
                 )
             return None
 
-        await streams.run_stream(
-            send=self.send,
-            receive=self._receive,
-            headers=SSE_HEADERS,
-            groups=self._stream_groups(),
-            first_frames=[sse_event(ack)],
-            frame_for=frame_for,
-            still_valid=self._token_still_valid,
-            final_frame=lambda: sse_event(
-                result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
-            ),
-        )
+        async with self._stream_slot(message.id):
+            await streams.run_stream(
+                send=self.send,
+                receive=self._receive,
+                headers=SSE_HEADERS,
+                groups=self._stream_groups(),
+                first_frames=[sse_event(ack)],
+                frame_for=frame_for,
+                still_valid=self._token_still_valid,
+                final_frame=lambda: sse_event(
+                    error_message(message.id, self.stream_error)
+                    if self.stream_error is not None
+                    else result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
+                ),
+            )
         raise StopConsumer()

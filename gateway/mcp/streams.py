@@ -5,6 +5,10 @@ the config (``configs.signals.config_changed``) is broadcast there as ``mcp.tool
 each stream turns it into ``notifications/tools/list_changed``. Every stream also joins its
 token's group, so revoking the token ends it at once; a periodic re-check of the token (and of
 the legacy session) is the backstop when a broadcast is missed.
+
+Open streams are bounded per token and per tenant (``stream_slot``): each one holds a leased
+slot in Redis (``slots``), renewed while it is open and released when it ends, so a crashed
+process frees its streams' slots after ``VMCP_MCP_STREAM_SLOT_LEASE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from vmcp_platform.errors import ServiceUnavailable
+
+from . import slots
 from .jsonrpc import SSE_KEEPALIVE
+from .sessions import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +66,65 @@ def broadcast(group: str, message_type: str) -> None:
         # A missed broadcast is covered by the streams' periodic re-check and by clients
         # re-listing; it must never fail the admin's change that triggered it.
         logger.warning("could not broadcast %s to %s", message_type, group, exc_info=True)
+
+
+def _lease_seconds() -> int:
+    return max(int(settings.VMCP_MCP_STREAM_SLOT_LEASE_SECONDS), 3)
+
+
+class StreamSlot:
+    """One of the token's (and tenant's) stream slots, renewed in the background until released.
+
+    Acquired before the response starts, so a refusal (``RateLimited``) is still a plain 429.
+    """
+
+    def __init__(self, client: Any, keys: slots.SlotKeys, member: str, lease: int) -> None:
+        self._client, self._keys, self._member, self._lease = client, keys, member, lease
+        self._renewer = asyncio.ensure_future(self._renew())
+
+    @classmethod
+    async def acquire(cls, *, tenant_schema: str, token_id: str) -> StreamSlot:
+        client = redis_client()
+        keys = slots.slot_keys(slots.STREAMS, tenant_schema=tenant_schema, token_id=token_id)
+        member, lease = secrets.token_hex(12), _lease_seconds()
+        await slots.slot_acquire(
+            client,
+            keys,
+            member=member,
+            lease_seconds=lease,
+            token_bound=int(settings.VMCP_MCP_STREAMS_PER_TOKEN),
+            tenant_bound=int(settings.VMCP_MCP_STREAMS_PER_TENANT),
+            what="open MCP streams",
+        )
+        return cls(client, keys, member, lease)
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await slots.slot_renew(
+                    self._client, self._keys, member=self._member, lease_seconds=self._lease
+                )
+            except ServiceUnavailable:
+                logger.warning("could not renew a stream slot; retrying")
+
+    async def release(self) -> None:
+        self._renewer.cancel()
+        try:
+            await slots.slot_release(self._client, self._keys, member=self._member)
+        except ServiceUnavailable:
+            # The lease runs out on its own.
+            logger.warning("could not release a stream slot; it expires with its lease")
+
+
+@asynccontextmanager
+async def stream_slot(*, tenant_schema: str, token_id: str) -> AsyncIterator[None]:
+    """Hold a stream slot for the body (``RateLimited`` when the bound is reached)."""
+    slot = await StreamSlot.acquire(tenant_schema=tenant_schema, token_id=token_id)
+    try:
+        yield
+    finally:
+        await slot.release()
 
 
 async def run_stream(

@@ -23,6 +23,7 @@ from gateway.connectors import get_connector
 from gateway.connectors.base import OAuthSpec
 from vault.models import Secret
 from vault.secrets import secret_get
+from vmcp_platform.egress import refusal_of, sync_client
 from vmcp_platform.errors import ApplicationError
 
 TOKEN_TIMEOUT_SECONDS = 10.0
@@ -135,7 +136,9 @@ def _token_request_once(
         body["client_secret"] = client.client_secret
     headers = {"Accept": "application/json", **client.spec.token_request_headers}
     try:
-        response = httpx.post(
+        # The guarded client: token_url may be a tenant's override, and this request carries
+        # the client secret and the PKCE verifier.
+        response = sync_client().post(
             client.token_url,
             data=body,
             auth=auth,
@@ -143,6 +146,9 @@ def _token_request_once(
             timeout=TOKEN_TIMEOUT_SECONDS,
         )
     except httpx.HTTPError as exc:
+        refused = refusal_of(exc)
+        if refused is not None:  # retrying cannot help: the address is not allowed
+            raise TokenEndpointError("failed", f"refused the token endpoint: {refused}") from None
         raise TokenEndpointError(
             "transient", f"could not reach the token endpoint ({type(exc).__name__})"
         ) from None
@@ -198,8 +204,11 @@ def revoke_at_provider(client: OAuthClient, token: str) -> str:
     method = request.pop("method")
     url = request.pop("url")
     try:
-        response = httpx.request(method, url, timeout=REVOKE_TIMEOUT_SECONDS, **request)
+        response = sync_client().request(method, url, timeout=REVOKE_TIMEOUT_SECONDS, **request)
     except httpx.HTTPError as exc:
+        refused = refusal_of(exc)
+        if refused is not None:
+            return f"refused the revocation endpoint: {refused}"[:500]
         return f"could not reach the revocation endpoint ({type(exc).__name__})"
     if not response.is_success:
         return f"the revocation endpoint answered HTTP {response.status_code}"

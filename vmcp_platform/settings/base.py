@@ -220,8 +220,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------- the product
-# Hosts an upstream MCP server_url may point at even though they resolve to loopback/private
-# addresses (SSRF guard). Empty in production unless the operator opts in.
+# Hosts every outbound request (vmcp_platform/egress) and every saved URL field may use even
+# though they resolve to loopback/private addresses: the SSRF guard's one escape hatch. Empty in
+# production unless the operator opts in.
 VMCP_SSRF_ALLOWED_HOSTS = env_list("VMCP_SSRF_ALLOWED_HOSTS", [])
 VMCP_ALLOWED_ORIGINS = env_list("VMCP_ALLOWED_ORIGINS", [PUBLIC_BASE_URL])
 # The MCP endpoint's warm path (gateway/warm): tools/call and tools/list authorized by one
@@ -229,6 +230,37 @@ VMCP_ALLOWED_ORIGINS = env_list("VMCP_ALLOWED_ORIGINS", [PUBLIC_BASE_URL])
 VMCP_MCP_WARM_PATH = env_bool("VMCP_MCP_WARM_PATH", True)
 VMCP_CONNECT_LINK_TTL_SECONDS = env_int("VMCP_CONNECT_LINK_TTL_SECONDS", 15 * 60)
 VMCP_MCP_SESSION_TTL_SECONDS = env_int("VMCP_MCP_SESSION_TTL_SECONDS", 60 * 60)
+
+# ---------------------------------------------------------------- shared-state limits
+# One token (or one stranger) must not exhaust what every tenant shares: Redis memory, stream
+# slots, the database's audit table. Each limit is per token and per tenant; see the README's
+# "Security model" for what happens beyond each one.
+# An initialize whose capabilities + clientInfo serialize to more than this is refused (-32602);
+# real clients send a few hundred bytes. Only capability flags and clientInfo name/version/title
+# are stored anyway (gateway/mcp/sessions.py).
+VMCP_MCP_CLIENT_METADATA_MAX_BYTES = env_int("VMCP_MCP_CLIENT_METADATA_MAX_BYTES", 8 * 1024)
+# Live 2025-11-25 sessions: beyond the token's bound its least recently used session is evicted;
+# beyond the tenant's bound a new initialize is refused (429).
+VMCP_MCP_SESSIONS_PER_TOKEN = env_int("VMCP_MCP_SESSIONS_PER_TOKEN", 16)
+VMCP_MCP_SESSIONS_PER_TENANT = env_int("VMCP_MCP_SESSIONS_PER_TENANT", 5000)
+# Concurrently open streams (legacy GET, subscriptions/listen, SSE responses): beyond either
+# bound a new one is refused (429). A slot is a lease renewed while the stream is open, so a
+# crashed process gives its slots back after the lease.
+VMCP_MCP_STREAMS_PER_TOKEN = env_int("VMCP_MCP_STREAMS_PER_TOKEN", 8)
+VMCP_MCP_STREAMS_PER_TENANT = env_int("VMCP_MCP_STREAMS_PER_TENANT", 500)
+VMCP_MCP_STREAM_SLOT_LEASE_SECONDS = env_int("VMCP_MCP_STREAM_SLOT_LEASE_SECONDS", 60)
+# initialize and server/discover, per token and per tenant (GCRA, like tool calls).
+VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TOKEN = env_int("VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TOKEN", 60)
+VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TENANT = env_int(
+    "VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TENANT", 1200
+)
+# Failed bearer authentications per source address (MCP endpoint and REST API counted apart):
+# after this many in a window, the source gets 429 without its token being checked.
+VMCP_AUTH_FAILURES_PER_WINDOW = env_int("VMCP_AUTH_FAILURES_PER_WINDOW", 20)
+VMCP_AUTH_FAILURE_WINDOW_SECONDS = env_int("VMCP_AUTH_FAILURE_WINDOW_SECONDS", 5 * 60)
+# How many reverse proxies in front of vmcp append to X-Forwarded-For. 0: the header is ignored
+# and the source is the peer address (a client could otherwise pick its own source).
+VMCP_TRUSTED_PROXY_COUNT = env_int("VMCP_TRUSTED_PROXY_COUNT", 0)
 
 LOGGING = {
     "version": 1,

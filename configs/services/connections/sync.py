@@ -12,7 +12,7 @@ from audit.models import EventType, Outcome
 from audit.services import audit_record
 from configs.models import Connection
 from configs.selectors import MCP_CONNECTOR, connection_tools, connection_upstream_headers
-from configs.ssrf import UnsafeUrl, check_url
+from vmcp_platform.egress import UnsafeUrl, check_url
 from vmcp_platform.errors import ApplicationError, ProviderError
 
 from .writes import announce_configs
@@ -40,7 +40,7 @@ def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[st
     headers = connection_upstream_headers(connection)
     server_url = (connection.settings or {}).get("server_url", "")
     try:
-        check_url(server_url, field="server_url", resolve=True)
+        check_url(server_url, field="server_url")
         # Sync ORM callers (REST views, Celery) reach the async client through its own loop.
         tools = async_to_sync(mcp_upstream.list_tools)(server_url=server_url, headers=headers)
         error: ApplicationError | None = None

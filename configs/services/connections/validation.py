@@ -10,14 +10,21 @@ from typing import Any
 
 from configs.models import Connection
 from configs.selectors import MCP_CONNECTOR, connection_secret_keys
-from configs.ssrf import check_url
 from gateway.connectors import get_connector
+from gateway.connectors.openapi import OPENAPI_CONNECTOR
+from vmcp_platform.egress import check_url
 from vmcp_platform.errors import ValidationFailed
 
 A = Connection.AuthType
 MCP_AUTH_TYPES = frozenset({A.NONE, A.SHARED_HEADER, A.API_KEY})
 OAUTH_SETTINGS = frozenset({"client_id", "scopes", "authorize_url", "token_url", "revoke_url"})
 MCP_SETTINGS = frozenset({"server_url", "header_name"})
+# Overridable provider endpoints. Decision (issue 11): a tenant admin may point a built-in
+# connector at another host (GitHub Enterprise Server, a regional or self-hosted API is a real
+# need), but an override is treated like any other outbound URL: resolved and checked when saved
+# (``check_url``), checked again at every connection by the egress clients, and shown as such on
+# the dashboard's connection page. It carries the users' credentials, so only public addresses
+# (or hosts the operator lists in VMCP_SSRF_ALLOWED_HOSTS) are accepted.
 PROVIDER_URL_KEYS = ("api_base_url", "authorize_url", "token_url", "revoke_url")
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 # Headers the transport itself owns; letting a tenant set them would break or smuggle requests.
@@ -46,6 +53,9 @@ def allowed_auth_types(connector: str) -> frozenset[str]:
     """Auth types a connection of ``connector`` may use (empty: unknown connector)."""
     if connector == MCP_CONNECTOR:
         return MCP_AUTH_TYPES
+    if connector == OPENAPI_CONNECTOR:
+        # Per user (a key each, in the vault) or one shared credential per connection.
+        return frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER})
     spec = get_connector(connector)
     if spec is None:
         return frozenset()
@@ -56,7 +66,8 @@ def allowed_auth_types(connector: str) -> frozenset[str]:
 
 
 def validate_kind(connector: str, auth_type: str) -> None:
-    if connector != MCP_CONNECTOR and get_connector(connector) is None:
+    known = connector in (MCP_CONNECTOR, OPENAPI_CONNECTOR) or get_connector(connector)
+    if not known:
         raise invalid(f"Unknown connector {connector!r}.", connector=connector)
     allowed = allowed_auth_types(connector)
     if auth_type not in allowed:
@@ -69,6 +80,10 @@ def validate_kind(connector: str, auth_type: str) -> None:
 def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise invalid("settings must be an object.")
+    if connector == OPENAPI_CONNECTOR:
+        from .openapi import openapi_validate_stored  # a new document goes through the import
+
+        return openapi_validate_stored(settings)
     if connector == MCP_CONNECTOR:
         allowed = MCP_SETTINGS
     else:
@@ -83,9 +98,8 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
     clean: dict[str, Any] = {}
     for key in PROVIDER_URL_KEYS:
         if key in settings:
-            # Provider endpoints may be unresolvable from here; form and literal IPs are checked
-            # now, and the HTTP client re-checks what they resolve to when it connects.
-            check_url(settings[key], field=key, resolve=False)
+            # Resolved now for a clear field error; the egress clients check again on connect.
+            check_url(settings[key], field=key)
             clean[key] = settings[key]
     if auth_type == A.OAUTH2:
         client_id = settings.get("client_id")
@@ -97,7 +111,7 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
     if connector == MCP_CONNECTOR:
         if "server_url" not in settings:
             raise invalid("An mcp connection needs settings.server_url.", field="server_url")
-        check_url(settings["server_url"], field="server_url", resolve=True)
+        check_url(settings["server_url"], field="server_url")
         clean["server_url"] = settings["server_url"]
         if "header_name" in settings:
             clean["header_name"] = _validate_header_name(settings["header_name"])
@@ -139,7 +153,7 @@ def validate_secrets(connector: str, auth_type: str, secrets: Any) -> dict[str, 
     for key, value in secrets.items():
         if not isinstance(value, str) or not value.strip() or len(value) > MAX_SECRET_CHARS:
             raise invalid(f"secrets.{key} must be a non-empty string.", field=key)
-        if key == "shared_header" and ("\r" in value or "\n" in value):
+        if key in ("shared_header", "shared_credential") and ("\r" in value or "\n" in value):
             raise invalid("secrets.shared_header must be a single line.", field=key)
     return dict(secrets)
 

@@ -12,6 +12,7 @@ from audit.models import EventType
 from audit.services import audit_record
 from configs.models import NAME_VALIDATOR, Connection, McpConfig
 from configs.signals import config_changed
+from gateway.connectors.openapi import OPENAPI_CONNECTOR
 from vault.models import OAuthState, Secret
 from vault.secrets import secret_delete, secret_put, secrets_delete_for_owners
 from vmcp_platform.errors import Conflict
@@ -61,12 +62,19 @@ def connection_create(
     if not isinstance(name, str) or not NAME_VALIDATOR.regex.match(name):
         raise invalid(str(NAME_VALIDATOR.message), field="name")
     validate_kind(connector, auth_type)
-    clean = validate_settings(connector, auth_type, settings or {})
+    tool_fields: dict[str, Any] = {}
+    if connector == OPENAPI_CONNECTOR:
+        from .openapi import openapi_import
+
+        imported = openapi_import(name=name, auth_type=auth_type, settings=settings or {})
+        clean, tool_fields = imported.settings, _tool_fields(imported, old=None)
+    else:
+        clean = validate_settings(connector, auth_type, settings or {})
     clean_secrets = validate_secrets(connector, auth_type, secrets)
     try:
         with transaction.atomic():
             connection = Connection.objects.create(
-                name=name, connector=connector, auth_type=auth_type, settings=clean
+                name=name, connector=connector, auth_type=auth_type, settings=clean, **tool_fields
             )
             require_secrets(connection, set(clean_secrets))
             _put_secrets(connection, clean_secrets)
@@ -106,10 +114,17 @@ def connection_update(
         connection = Connection.objects.select_for_update().get(pk=connection.pk)
         before = dict(connection.settings or {})
         changed_keys: list[str] = []
-        if settings:
+        if (
+            settings
+            and connection.connector == OPENAPI_CONNECTOR
+            and ("document" in settings or "document_url" in settings)
+        ):
+            clean = _reimport(connection, before, settings)
+        elif settings:
             merged = {**before, **settings}
             merged = {k: v for k, v in merged.items() if v is not None}
             clean = validate_settings(connection.connector, connection.auth_type, merged)
+        if settings:
             changed_keys = sorted(
                 k for k in set(before) | set(clean) if before.get(k) != clean.get(k)
             )
@@ -125,6 +140,40 @@ def connection_update(
             extra={"settings_changed": changed_keys, "vault_fields": sorted(clean_secrets)},
         )
     return connection
+
+
+def _tool_fields(imported: Any, *, old: list[dict[str, Any]] | None) -> dict[str, Any]:
+    from django.utils import timezone
+
+    from .sync import _diff_tools
+
+    names = sorted(t["name"] for t in imported.tools)
+    changes = (
+        _diff_tools(old, imported.tools)
+        if old is not None
+        else {"added": names, "removed": [], "changed": []}
+    )
+    # What could not become a tool, and why, for the admin (returned with the connection).
+    changes["skipped"] = imported.skipped
+    return {"tools": imported.tools, "tools_synced_at": timezone.now(), "tools_changes": changes}
+
+
+def _reimport(
+    connection: Connection, before: dict[str, Any], patch: dict[str, Any]
+) -> dict[str, Any]:
+    """A new document for an openapi connection: recompiled, tools replaced, the diff kept."""
+    from .openapi import openapi_import
+
+    carried = {k: before[k] for k in ("server_url",) if k in before}
+    wanted = {**carried, **{k: v for k, v in patch.items() if v is not None}}
+    if "auth" in before and "auth" not in wanted and "security_scheme" not in wanted:
+        wanted["auth"] = before["auth"]
+    imported = openapi_import(name=connection.name, auth_type=connection.auth_type, settings=wanted)
+    for field, value in _tool_fields(imported, old=connection.tools or []).items():
+        setattr(connection, field, value)
+    connection.save(update_fields=["tools", "tools_synced_at", "tools_changes", "updated_at"])
+    announce_configs(connection)
+    return imported.settings
 
 
 def connection_delete(*, connection: Connection, actor: str) -> None:

@@ -13,14 +13,9 @@ import httpx2
 import pytest
 from django.test import override_settings
 
-from configs.ssrf import (
-    UnsafeUrl,
-    check_url,
-    guarded_httpx2_transport,
-    guarded_httpx_transport,
-    is_public_address,
-)
 from tests.upstream.plugin import upstream_mcp  # noqa: F401
+from vmcp_platform.egress.backends import guarded_httpx2_transport, guarded_httpx_transport
+from vmcp_platform.egress.ssrf import UnsafeUrl, check_url, is_public_address
 
 NOTHING_ALLOWED = override_settings(VMCP_SSRF_ALLOWED_HOSTS=[])
 
@@ -80,15 +75,15 @@ def test_public_addresses_pass(address):
 )
 def test_unsafe_urls_are_refused_when_nothing_is_allowed(url):
     with NOTHING_ALLOWED, pytest.raises(UnsafeUrl):
-        check_url(url)
+        check_url(url, field="server_url")
 
 
 def test_operator_allow_list_lets_listed_hosts_through():
     with override_settings(VMCP_SSRF_ALLOWED_HOSTS=["127.0.0.1", "localhost"]):
-        check_url("http://127.0.0.1:9/mcp")
-        check_url("http://LOCALHOST:9/mcp")
+        check_url("http://127.0.0.1:9/mcp", field="server_url")
+        check_url("http://LOCALHOST:9/mcp", field="server_url")
     with override_settings(VMCP_SSRF_ALLOWED_HOSTS=["127.0.0.1"]), pytest.raises(UnsafeUrl):
-        check_url("http://localhost:9/mcp")
+        check_url("http://localhost:9/mcp", field="server_url")
 
 
 def test_api_refuses_to_save_an_internal_server_url(acme_api):

@@ -1,13 +1,13 @@
-"""SSRF guard for URLs tenants configure (upstream MCP servers, overridden provider endpoints).
+"""The address rules of every request that leaves vmcp (the SSRF guard).
 
 A URL is acceptable when its scheme is http(s), it carries no credentials, and every address its
-host resolves to is public — unless the host is listed in ``settings.VMCP_SSRF_ALLOWED_HOSTS``.
+host resolves to is public — unless the host is listed in ``settings.VMCP_SSRF_ALLOWED_HOSTS``,
+the operator's one escape hatch (for every outbound request, not only upstream MCP servers).
 
-Checking at save time is not enough: DNS can change between the check and the request (DNS
-rebinding) and a redirect can point anywhere. So the HTTP clients used for upstream calls get a
-network backend that resolves the host itself, checks every address, and connects to the checked
-address (TLS still verifies the original host name). Every new TCP connection — including one
-made for a redirect — goes through that check.
+``check_url`` is the save-time check of a URL field. Checking at save time is not enough (DNS can
+change between the check and the request, DNS rebinding), so the clients in ``.clients`` and
+``.upstream`` run every new TCP connection through ``resolve_checked`` / ``resolve_checked_sync``
+(see ``.backends``) and connect to the address that was checked.
 """
 
 from __future__ import annotations
@@ -153,29 +153,30 @@ def _sockaddrs(infos: Iterable[tuple[Any, ...]]) -> list[str]:
     return seen
 
 
-def check_url(url: str, *, field: str = "server_url", resolve: bool = True) -> None:
+def check_url(url: str, *, field: str) -> None:
     """Refuse a URL that is not http(s) or whose host is (or resolves to) non-public.
 
-    ``resolve=False`` checks only the form and literal IP addresses (for URLs whose host may
-    not be resolvable from here, such as a provider's endpoints).
+    Every URL field is resolved when saved (a provider endpoint vmcp cannot resolve is as
+    useless as a refused one); ``UnsafeUrl.details["field"]`` names the field.
     """
     _, host, port = parse_http_url(url, field=field)
-    if is_host_allowed(host):
-        return
+    if not is_host_allowed(host):
+        resolve_checked_sync(host, port, field=field)
+
+
+def resolve_checked_sync(host: str, port: int, *, field: str = "url") -> list[str]:
+    """Resolve ``host`` (blocking) and return its addresses, refusing when any is non-public."""
     ip = _literal_ip(host)
     if ip is not None:
-        _check_addresses(host, [str(ip)], field=field)
-        return
-    if not resolve:
-        return
+        return _check_addresses(host, [str(ip)], field=field)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise UnsafeUrl(f"{field}: {host} does not resolve.", details={"field": field}) from None
-    _check_addresses(host, _sockaddrs(infos), field=field)
+    return _check_addresses(host, _sockaddrs(infos), field=field)
 
 
-async def resolve_checked(host: str, port: int, *, field: str = "server_url") -> list[str]:
+async def resolve_checked(host: str, port: int, *, field: str = "url") -> list[str]:
     """Resolve ``host`` and return its addresses, refusing when any is non-public."""
     ip = _literal_ip(host)
     if ip is not None:
@@ -185,75 +186,3 @@ async def resolve_checked(host: str, port: int, *, field: str = "server_url") ->
     except (OSError, UnicodeError):
         raise UnsafeUrl(f"{field}: {host} does not resolve.", details={"field": field}) from None
     return _check_addresses(host, _sockaddrs(infos), field=field)
-
-
-class _GuardedBackend:
-    """Wraps an httpcore/httpcore2 network backend: resolve, check, connect to that address."""
-
-    def __init__(self, inner: Any, connect_error: type[Exception]) -> None:
-        self._inner = inner
-        self._connect_error = connect_error
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> Any:
-        if is_host_allowed(host):
-            addresses = [host]
-        else:
-            try:
-                addresses = await resolve_checked(host, port)
-            except UnsafeUrl as exc:
-                # The client maps this to its ConnectError; the message names no secret.
-                raise self._connect_error(exc.message) from None
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except self._connect_error as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._connect_error("unix sockets are not allowed for upstream connections")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def guarded_httpx2_transport(**kwargs: Any) -> Any:
-    """An ``httpx2.AsyncHTTPTransport`` (the ``mcp`` SDK's client) with the SSRF check per
-    connection."""
-    import httpcore2
-    import httpx2
-
-    transport = httpx2.AsyncHTTPTransport(trust_env=False, **kwargs)
-    pool = transport._pool
-    if not isinstance(pool, httpcore2.AsyncConnectionPool):  # a proxy would bypass the check
-        raise RuntimeError("the SSRF guard needs a direct connection pool")
-    pool._network_backend = _GuardedBackend(pool._network_backend, httpcore2.ConnectError)
-    return transport
-
-
-def guarded_httpx_transport(**kwargs: Any) -> Any:
-    """The same guard for ``httpx.AsyncHTTPTransport`` (provider calls to overridden URLs)."""
-    import httpcore
-    import httpx
-
-    transport = httpx.AsyncHTTPTransport(trust_env=False, **kwargs)
-    pool = transport._pool
-    if not isinstance(pool, httpcore.AsyncConnectionPool):
-        raise RuntimeError("the SSRF guard needs a direct connection pool")
-    pool._network_backend = _GuardedBackend(pool._network_backend, httpcore.ConnectError)
-    return transport

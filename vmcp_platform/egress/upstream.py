@@ -1,0 +1,105 @@
+"""The httpx2 client the ``mcp`` SDK uses for upstream MCP servers (tool calls and discovery).
+
+The guarded transport (and so the TCP connection pool and the TLS context, whose creation alone
+costs ~40 ms) is one per event loop and shared by every call; each call gets its own client with
+its own headers and its own ``SizeGuard`` over that transport, which caps every response body
+and remembers when it had to cut one off (so the caller can say why the call failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Mapping
+
+import httpx2
+from django.conf import settings
+
+from .backends import guarded_httpx2_transport
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+POOL_LIMITS = {"max_connections": 200, "max_keepalive_connections": 50}
+
+
+def max_response_bytes() -> int:
+    return int(getattr(settings, "VMCP_UPSTREAM_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES))
+
+
+class _TooLarge(httpx2.ReadError):
+    pass
+
+
+class _LimitedStream(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream, guard: SizeGuard) -> None:
+        self._inner = inner
+        self._guard = guard
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in self._inner:
+            received += len(chunk)
+            if received > self._guard.limit:
+                self._guard.exceeded = True
+                raise _TooLarge(f"response exceeded {self._guard.limit} bytes")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class SizeGuard(httpx2.AsyncBaseTransport):
+    """Caps every response body; one per client, over the loop's shared guarded transport,
+    which it does not close."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, limit: int) -> None:
+        self._inner = inner
+        self.limit = limit
+        self.exceeded = False
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        assert isinstance(response.stream, httpx2.AsyncByteStream)
+        return httpx2.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_LimitedStream(response.stream, self),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        pass  # the shared transport belongs to the loop, not to this client
+
+
+_transports: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncBaseTransport] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_transport() -> httpx2.AsyncBaseTransport:
+    """This loop's guarded httpx2 transport."""
+    loop = asyncio.get_running_loop()
+    transport = _transports.get(loop)
+    if transport is None:
+        transport = guarded_httpx2_transport(limits=httpx2.Limits(**POOL_LIMITS))
+        _transports[loop] = transport
+    return transport
+
+
+def forget_transports() -> None:
+    _transports.clear()
+
+
+def upstream_client(
+    *, headers: Mapping[str, str], timeout: float, limit: int | None = None
+) -> tuple[httpx2.AsyncClient, SizeGuard]:
+    """A client for one upstream session or call, and its size guard."""
+    guard = SizeGuard(shared_transport(), max_response_bytes() if limit is None else limit)
+    client = httpx2.AsyncClient(
+        headers=dict(headers),
+        transport=guard,
+        # Never let proxy variables in the environment put a proxy between us and the guard.
+        trust_env=False,
+        timeout=httpx2.Timeout(timeout),
+        follow_redirects=False,
+    )
+    return client, guard
