@@ -15,7 +15,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 from vmcp_platform.pagination import DEFAULT_LIMIT
 
 from .export import FORMATS, export_parts, export_parts_async

@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.connectors import all_connectors  # noqa: E402
+from connectors import all_connectors  # noqa: E402
 
 BYTES_PER_TOKEN = 4
 SCOPES = (1, 3, 5)

@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from gateway.connectors import get_connector
-from gateway.connectors.openapi import OPENAPI_CONNECTOR, PLAN_KEY
+from connectors import get_connector
+from connectors.openapi import OPENAPI_CONNECTOR, PLAN_KEY
 from vault.models import Secret
 from vault.secrets import secret_fields, secret_get
 from vmcp_platform.errors import NotFound

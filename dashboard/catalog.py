@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.connectors import all_connectors
-from gateway.connectors.base import Connector
+from connectors import all_connectors
+from connectors.base import Connector
 
 
 def estimate_tokens(definition: dict[str, Any]) -> int:

@@ -35,10 +35,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from configs.selectors import connection_list, connection_tools
-from gateway.connectors.base import ToolResult
+from connectors.base import ToolResult
 from gateway.execution import tool_execute
+from tenants.api_view import TenantAPIView
 from tenants.models import Tenant
-from vmcp_platform.api import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.openapi import ErrorResponseSerializer
 from vmcp_platform.sanitize import wire_request_id, wire_text

@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 
 from .selectors import api_keys_for_tenant
 from .services import api_key_create, api_key_revoke

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from configs.selectors import connection_get
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 from vmcp_platform.errors import ValidationFailed
 from vmcp_platform.pagination import keyset_page, parse_limit
 

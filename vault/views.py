@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from configs.models import Connection
-from gateway.connectors import get_connector
+from connectors import get_connector
 from vmcp_platform.errors import ApplicationError
 
 from .services import ConnectFailed, oauth_callback, oauth_start

@@ -13,9 +13,9 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from gateway.connectors import all_connectors, get_connector
-from gateway.connectors.openapi import OPENAPI_CONNECTOR
-from vmcp_platform.api import TenantAPIView
+from connectors import all_connectors, get_connector
+from connectors.openapi import OPENAPI_CONNECTOR
+from tenants.api_view import TenantAPIView
 from vmcp_platform.errors import NotFound, ValidationFailed
 from vmcp_platform.pagination import ASC, DEFAULT_LIMIT, OrderFields, keyset_page
 

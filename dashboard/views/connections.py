@@ -21,7 +21,7 @@ from configs.selectors import (
     connection_tools,
 )
 from configs.services import connections as services
-from gateway.connectors import all_connectors
+from connectors import all_connectors
 from tenants.access import tenant_member_required
 from vmcp_platform.errors import ApplicationError, NotFound
 

@@ -66,9 +66,9 @@ from django_tenants.utils import get_public_schema_name, tenant_context
 
 from audit.models import Outcome
 from configs.models import Connection, McpConfig
-from gateway.connectors import get_connector
-from gateway.connectors.base import Tool, ToolResult
-from gateway.connectors.openapi import OPENAPI_CONNECTOR
+from connectors import get_connector
+from connectors.base import Tool, ToolResult
+from connectors.openapi import OPENAPI_CONNECTOR
 from gateway.ratelimit import limits_for, rate_limit_consume
 from tenants.models import Tenant
 from vmcp_platform.egress import call_timeout, http_client
@@ -230,7 +230,8 @@ def _resolve_credential(
 ) -> _Credential:
     from configs.selectors import connection_upstream_headers
     from vault.models import ConnectedAccount
-    from vault.services.accounts import account_credential_for_call, token_predates_revocation
+    from vault.services.accounts import token_predates_revocation
+    from vault.services.credentials import account_credential_for_call
 
     with tenant_context(tenant):
         account_id = None
@@ -484,7 +485,7 @@ async def _run(
     session_scope: str | None = None,
 ) -> ToolResult:
     if connection.connector == MCP_CONNECTOR:
-        from gateway.connectors import mcp_upstream
+        from connectors import mcp_upstream
 
         return await mcp_upstream.call_tool(
             server_url=urls.get("server_url") or connection.settings.get("server_url", ""),
@@ -514,8 +515,8 @@ async def _run_openapi(
     connection: Connection, tool_name: str, arguments: dict[str, Any], credential: str | None
 ) -> ToolResult:
     from configs.selectors import connection_openapi_tool
-    from gateway.connectors.openapi import PLAN_KEY
-    from gateway.connectors.openapi.connector import call_tool
+    from connectors.openapi import PLAN_KEY
+    from connectors.openapi.connector import call_tool
 
     stored = connection_openapi_tool(connection, tool_name)
     assert stored is not None  # its definition was found by _prepare

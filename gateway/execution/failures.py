@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from configs.models import Connection
-from gateway.connectors.base import ToolResult
+from connectors.base import ToolResult
 from vmcp_platform.egress import ResponseTooLarge
 from vmcp_platform.errors import ProviderError
 from vmcp_platform.logging import redact

@@ -16,30 +16,50 @@ import base64
 import binascii
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django_tenants.utils import tenant_context
-
+from .context import (
+    HANDSHAKE_VERSIONS,
+    LATEST_HANDSHAKE_VERSION,
+    LOG_LEVEL_META_KEY,
+    LOG_LEVELS,
+    MODERN_VERSIONS,
+    SERVER_INFO_META_KEY,
+    SERVER_NAME,
+    SERVER_VERSION,
+    SUPPORTED_VERSIONS,
+    Notify,
+    Principal,
+    RequestContext,
+    find_tools,
+    lookup_tool,
+)
 from .jsonrpc import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     JsonRpcError,
-    RequestId,
 )
+from .tools_call import tools_call
 
 logger = logging.getLogger(__name__)
 
-MODERN_VERSIONS = ("2026-07-28",)
-HANDSHAKE_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
-LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[0]
-SUPPORTED_VERSIONS = (*MODERN_VERSIONS, *HANDSHAKE_VERSIONS)
-
-SERVER_NAME = "vmcp"
-SERVER_VERSION = "1.0.0"
-SERVER_INFO_META_KEY = "io.modelcontextprotocol/serverInfo"
-LOG_LEVEL_META_KEY = "io.modelcontextprotocol/logLevel"
+# Re-exported: the consumer and the wires import the request's types from here.
+__all__ = [
+    "HANDSHAKE_VERSIONS",
+    "LATEST_HANDSHAKE_VERSION",
+    "LOG_LEVEL_META_KEY",
+    "LOG_LEVELS",
+    "MODERN_VERSIONS",
+    "SERVER_INFO_META_KEY",
+    "SERVER_NAME",
+    "SERVER_VERSION",
+    "SUPPORTED_VERSIONS",
+    "Notify",
+    "Principal",
+    "RequestContext",
+    "dispatch",
+    "lookup_tool",
+]
 
 # tools/list pages; the cursor is opaque to clients (base64 of an offset).
 PAGE_SIZE = 100
@@ -48,47 +68,6 @@ PAGE_SIZE = 100
 # "private": the list depends on the token's config, so no cache may share it across tokens.
 LIST_TTL_MS = 30_000
 CACHE_SCOPE = "private"
-
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
-
-Notify = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the token's config and end user, in the tenant of the URL."""
-
-    tenant: Any  # tenants.models.Tenant
-    config: Any  # configs.models.McpConfig (detached; read-only here)
-    token_id: str
-    identifier: str
-    # gateway.warm.state.WarmState when the warm path authenticated the request: its fresh
-    # limits and tool index replace the ORM reads below. None: the ORM path.
-    warm: Any = None
-
-    @property
-    def config_id(self) -> str:
-        return str(self.config.pk)
-
-    @property
-    def actor(self) -> str:
-        return f"identifier:{self.identifier}"
-
-
-@dataclass
-class RequestContext:
-    principal: Principal
-    protocol_version: str
-    modern: bool
-    request_id: RequestId | None
-    client_capabilities: dict[str, Any] = field(default_factory=dict)
-    client_info: dict[str, Any] = field(default_factory=dict)
-    # Where notifications about this request go (progress, logs); None when the response is
-    # plain JSON and nothing can be streamed.
-    notify: Notify | None = None
-    log_level: str | None = None
-    session_id: str | None = None
-
 
 def server_info() -> dict[str, str]:
     return {"name": SERVER_NAME, "title": "vmcp virtual MCP server", "version": SERVER_VERSION}
@@ -196,34 +175,9 @@ def _decode_cursor(cursor: Any) -> int:
     return offset
 
 
-def _exposed_tools(principal: Principal) -> list[Any]:
-    from configs.tools import config_exposed_tools
-
-    with tenant_context(principal.tenant):
-        return list(config_exposed_tools(principal.config))
-
-
-def _lookup_tool(principal: Principal, name: str) -> Any | None:
-    from configs.tools import config_tool_lookup
-
-    with tenant_context(principal.tenant):
-        return config_tool_lookup(principal.config, name)
-
-
-async def lookup_tool(principal: Principal, name: str) -> Any | None:
-    """The exposed tool of that name (``configs.tools.ExposedTool``) or None."""
-    if principal.warm is not None:
-        indexed = principal.warm.index.by_name.get(name)
-        return None if indexed is None else indexed.exposed
-    return await sync_to_async(_lookup_tool)(principal, name)
-
-
 async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     offset = _decode_cursor(params["cursor"]) if params.get("cursor") is not None else 0
-    if ctx.principal.warm is not None:
-        tools = ctx.principal.warm.index.tools
-    else:
-        tools = await sync_to_async(_exposed_tools)(ctx.principal)
+    tools = await find_tools(ctx.principal)
     if offset > len(tools):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
     page = tools[offset : offset + PAGE_SIZE]
@@ -255,17 +209,11 @@ async def _resources_read(params: dict[str, Any], ctx: RequestContext) -> dict[s
     raise JsonRpcError(INVALID_PARAMS, "Resource not found", {"uri": params.get("uri")})
 
 
-async def _tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    from .tools_call import tools_call  # lazily: it builds on this module's types
-
-    return await tools_call(params, ctx)
-
-
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
 _SHARED: dict[str, Handler] = {
     "tools/list": _tools_list,
-    "tools/call": _tools_call,
+    "tools/call": tools_call,
     "prompts/list": _prompts_list,
     "resources/list": _resources_list,
     "resources/templates/list": _resource_templates_list,

@@ -18,6 +18,7 @@ from mcp.shared.inbound import (
 from vmcp_platform.sanitize import wire_json
 
 from . import limits, streams
+from .context import find_tool
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
     HEADER_MISMATCH,
@@ -100,13 +101,11 @@ class ModernWire:
             return
         from mcp.shared.inbound import validate_mcp_param_headers
 
-        from .dispatcher import lookup_tool
-
         name = message.params.get("name")
         arguments = message.params.get("arguments") or {}
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return
-        exposed = await lookup_tool(self.principal, name)
+        exposed = await find_tool(self.principal, name)
         if exposed is None:
             return
         rejection = validate_mcp_param_headers(

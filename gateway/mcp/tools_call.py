@@ -22,7 +22,7 @@ from vmcp_platform.errors import (
 from vmcp_platform.logging import redact
 from vmcp_platform.sanitize import is_clean_text, wire_request_id, wire_text
 
-from .dispatcher import LOG_LEVEL_META_KEY, LOG_LEVELS, Notify, RequestContext, lookup_tool
+from .context import LOG_LEVEL_META_KEY, LOG_LEVELS, Notify, RequestContext, find_tool
 from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -124,7 +124,7 @@ async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, A
     # no exposed tool can have (controls, NUL, oversize) is unknown without a lookup.
     exposed = None
     if is_clean_text(name, max_len=TOOL_NAME_MAX):
-        exposed = await lookup_tool(principal, name)
+        exposed = await find_tool(principal, name)
     if exposed is None:
         raise await _unknown_tool(ctx, name, request_id)
 

@@ -15,7 +15,7 @@ from configs.models import Connection, McpConfig, ToolMapping
 from configs.services.mcp_configs import mcp_config_create, mcp_config_update
 from configs.signals import config_changed
 from configs.tools import config_exposed_tools, config_tool_lookup
-from gateway.connectors import get_connector
+from connectors import get_connector
 from vault.models import ConnectedAccount
 
 API = "/t/acme/api/v1"

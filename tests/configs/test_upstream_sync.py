@@ -11,7 +11,7 @@ from audit.models import AuditEvent, EventType, Outcome
 from configs.models import Connection
 from configs.selectors import connection_upstream_headers
 from configs.services.connections import connection_create, connection_sync_tools
-from gateway.connectors import mcp_upstream
+from connectors import mcp_upstream
 from tests.upstream.plugin import upstream_mcp  # noqa: F401
 from tests.upstream.server import PNG_1X1
 from vmcp_platform.errors import ProviderError

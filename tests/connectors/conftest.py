@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.connectors import get_connector
-from gateway.connectors.base import ToolResult
+from connectors import get_connector
+from connectors.base import ToolResult
 from tests.fakes.plugin import fake_providers, fake_providers_server  # noqa: F401
 from tests.fakes.providers import FakeProviders
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from gateway.connectors import CONNECTORS, all_connectors, get_connector
-from gateway.connectors.base import Tool
+from connectors import CONNECTORS, all_connectors, get_connector
+from connectors.base import Tool
 
 MINIMUM_TOOLS = {"gmail": 22, "googlecalendar": 9, "slack": 12, "github": 16, "demo": 3}
 ALL_TOOLS = [(c.slug, t) for c in all_connectors() for t in c.tools]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from gateway.connectors import all_connectors
-from gateway.connectors.base import Tool, ToolResult
+from connectors import all_connectors
+from connectors.base import Tool, ToolResult
 from tests.fakes.providers import FakeProviders
 from vmcp_platform.errors import ProviderError, ValidationFailed
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from gateway.connectors import CONNECTORS
-from gateway.connectors.base import HttpCall, OAuthSpec, Tool
+from connectors import CONNECTORS
+from connectors.base import HttpCall, OAuthSpec, Tool
 
 
 def build(tool_name: str, arguments: dict[str, Any]) -> HttpCall:

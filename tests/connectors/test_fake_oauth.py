@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.connectors import CONNECTORS
+from connectors import CONNECTORS
 from tests.fakes.providers import FakeProviders, pkce_pair, slack_user_id
 
 REDIRECT = "http://127.0.0.1:8000/t/acme/connect/callback"

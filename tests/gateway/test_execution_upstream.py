@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 
 from audit.models import AuditEvent
 from configs.models import Connection
-from gateway.connectors import mcp_upstream
+from connectors import mcp_upstream
 from gateway.execution import tool_execute
 from tests.gateway.test_execution_support import _clean_rate_limits, run  # noqa: F401
 from tests.upstream.plugin import upstream_mcp  # noqa: F401

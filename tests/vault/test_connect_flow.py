@@ -18,7 +18,7 @@ from django_tenants.utils import tenant_context
 
 from audit.models import AuditEvent
 from audit.purge import purge_expired
-from gateway.connectors import get_connector
+from connectors import get_connector
 from tenants.services import api_key_create
 from tests.conftest import free_port, run_daphne
 from tests.fakes import plugin as fakes_plugin

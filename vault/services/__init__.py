@@ -1,12 +1,12 @@
 """Writes for connected accounts, connect links, the OAuth connect flow and token refresh."""
 
 from .accounts import (
-    account_credential_for_call,
     account_get_or_create,
     account_mark_expired,
     account_revoke,
     account_store_api_key,
 )
+from .credentials import account_credential_for_call
 from .links import CreatedLink, connect_link_create
 from .oauth import ConnectFailed, oauth_callback, oauth_redirect_uri, oauth_start
 from .refresh import account_refresh, accounts_refresh_expiring

@@ -1,8 +1,9 @@
-"""Connected accounts: creation, revocation, expiry, API keys, and the credential for a call.
+"""Connected accounts: creation, revocation, expiry, API keys.
 
 An account's tokens (``oauth_tokens``, a JSON string) or key (``api_key``) live in the vault,
-owned by the account row; nothing here ever logs, audits or returns them except
-``account_credential_for_call``, which hands the live credential to the provider call.
+owned by the account row; nothing here ever logs, audits or returns them. The credential for a
+call (refreshed first when needed) is ``vault.services.credentials``, which builds on this module
+and on ``refresh``, so neither of those imports the other's caller.
 
 Revocation is final for everything issued before it. ``account_revoke`` sets the account's
 revocation epoch (``last_revoked_at``, never cleared): connect links and OAuth flows created at
@@ -332,36 +333,3 @@ def no_active_account(
         status=409,
         details={"connection_name": connection.name, "identifier": identifier, "status": status},
     )
-
-
-# ------------------------------------------------------------------ the credential for a call
-
-
-def account_credential_for_call(*, connection: Connection, identifier: str) -> str | None:
-    """This user's live access token or API key for ``connection``; refreshes first if needed.
-
-    None for connections without per-user credentials. Raises ``no_active_account`` (409) when
-    the user has no ACTIVE account, ``account_expired`` (409) when it needs reconnecting.
-    """
-    if not connection.needs_user_credentials:
-        return None
-    account = (
-        ConnectedAccount.objects.select_related("connection")
-        .filter(connection=connection, identifier=identifier)
-        .first()
-    )
-    require_active(account, connection, identifier)
-    assert account is not None
-    if connection.auth_type == Connection.AuthType.API_KEY:
-        key = secret_get(owner_type=ACCOUNT, owner_id=account.pk, field=API_KEY_FIELD)
-        if not key:
-            raise no_active_account(connection, identifier, account.status)
-        return key
-    if needs_refresh(account):
-        from .refresh import account_refresh  # refresh builds on this module
-
-        return account_refresh(account=account)
-    tokens = account_tokens(account)
-    if not tokens or not tokens.get("access_token"):
-        raise no_active_account(connection, identifier, account.status)
-    return str(tokens["access_token"])

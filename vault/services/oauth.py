@@ -29,7 +29,7 @@ from django_tenants.utils import tenant_context
 from audit.models import EventType, Outcome
 from audit.services import audit_record
 from configs.models import Connection
-from gateway.connectors import get_connector
+from connectors import get_connector
 from tenants.models import Tenant
 from tenants.selectors import tenant_get_by_slug
 from vault.models import ConnectedAccount, OAuthState, Secret

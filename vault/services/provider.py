@@ -19,8 +19,8 @@ import httpx
 
 from configs.models import Connection
 from configs.selectors import connection_effective_urls
-from gateway.connectors import get_connector
-from gateway.connectors.base import OAuthSpec
+from connectors import get_connector
+from connectors.base import OAuthSpec
 from vault.models import Secret
 from vault.secrets import secret_get
 from vmcp_platform.egress import refusal_of, sync_client

@@ -36,6 +36,9 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "channels",
+    # Code only (no models, so no migrations in any schema); the catalogue is the same for
+    # every tenant, hence shared.
+    "connectors",
     "dashboard",
 ]
 TENANT_APPS = [

@@ -18,7 +18,7 @@ from configs.services.mcp_configs import (
     mcp_config_update,
 )
 from configs.tools import config_exposed_tools
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 from vmcp_platform.errors import ValidationFailed
 from vmcp_platform.openapi import ErrorResponseSerializer
 from vmcp_platform.pagination import ASC, OrderFields, keyset_page

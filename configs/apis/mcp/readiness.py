@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from configs.selectors_mcp import mcp_config_get
 from configs.services.tokens import config_readiness
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 
 from .serializers import ReadinessOutput
 

@@ -24,7 +24,7 @@ from configs.services.tokens import (
     session_token_revoke,
     session_tokens_revoke_for_identifier,
 )
-from vmcp_platform.api import TenantAPIView
+from tenants.api_view import TenantAPIView
 from vmcp_platform.openapi import ErrorResponseSerializer
 from vmcp_platform.pagination import DESC, OrderFields, keyset_page
 

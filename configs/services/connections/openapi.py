@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 from configs.models import Connection
-from gateway.connectors.openapi.compiler import compile_document
-from gateway.connectors.openapi.loader import (
+from connectors.openapi.compiler import compile_document
+from connectors.openapi.loader import (
     InvalidDocument,
     max_document_bytes,
     parse_document,
@@ -21,7 +21,7 @@ from gateway.connectors.openapi.loader import (
 )
 from vmcp_platform.egress import FetchFailed, check_url, fetch_bytes
 
-from .validation import HEADER_NAME_RE, invalid
+from .rules import HEADER_NAME_RE, invalid
 
 A = Connection.AuthType
 OPENAPI_AUTH_TYPES = frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER})

@@ -15,17 +15,7 @@ from configs.selectors import MCP_CONNECTOR, connection_tools, connection_upstre
 from vmcp_platform.egress import UnsafeUrl, check_url
 from vmcp_platform.errors import ApplicationError, ProviderError
 
-from .writes import announce_configs
-
-
-def _diff_tools(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, list[str]]:
-    before = {t.get("name"): t for t in old}
-    after = {t.get("name"): t for t in new}
-    return {
-        "added": sorted(n for n in after if n not in before),
-        "removed": sorted(n for n in before if n not in after),
-        "changed": sorted(n for n in after if n in before and after[n] != before[n]),
-    }
+from .changes import announce_configs, tools_diff
 
 
 def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[str, Any]]:
@@ -35,7 +25,7 @@ def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[st
     """
     if connection.connector != MCP_CONNECTOR:
         return connection_tools(connection)
-    from gateway.connectors import mcp_upstream
+    from connectors import mcp_upstream
 
     headers = connection_upstream_headers(connection)
     server_url = (connection.settings or {}).get("server_url", "")
@@ -60,7 +50,7 @@ def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[st
                 extra={"error": error.message[:500]},
             )
         else:
-            changes = _diff_tools(connection.tools or [], tools)
+            changes = tools_diff(connection.tools or [], tools)
             connection.tools_changes = (
                 changes
                 if connection.tools_synced_at

@@ -5,15 +5,16 @@ Messages name the offending key but never echo a secret's value.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from configs.models import Connection
 from configs.selectors import MCP_CONNECTOR, connection_secret_keys
-from gateway.connectors import get_connector
-from gateway.connectors.openapi import OPENAPI_CONNECTOR
+from connectors import get_connector
+from connectors.openapi import OPENAPI_CONNECTOR
 from vmcp_platform.egress import check_url
-from vmcp_platform.errors import ValidationFailed
+
+from .openapi import openapi_validate_stored
+from .rules import HEADER_NAME_RE, invalid
 
 A = Connection.AuthType
 MCP_AUTH_TYPES = frozenset({A.NONE, A.SHARED_HEADER, A.API_KEY})
@@ -26,7 +27,6 @@ MCP_SETTINGS = frozenset({"server_url", "header_name"})
 # the dashboard's connection page. It carries the users' credentials, so only public addresses
 # (or hosts the operator lists in VMCP_SSRF_ALLOWED_HOSTS) are accepted.
 PROVIDER_URL_KEYS = ("api_base_url", "authorize_url", "token_url", "revoke_url")
-HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
 # Headers the transport itself owns; letting a tenant set them would break or smuggle requests.
 RESERVED_HEADERS = frozenset(
     {
@@ -43,10 +43,6 @@ RESERVED_HEADERS = frozenset(
     }
 )
 MAX_SECRET_CHARS = 8192
-
-
-def invalid(message: str, **details: Any) -> ValidationFailed:
-    return ValidationFailed(message, details=details)
 
 
 def allowed_auth_types(connector: str) -> frozenset[str]:
@@ -81,7 +77,6 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
     if not isinstance(settings, dict):
         raise invalid("settings must be an object.")
     if connector == OPENAPI_CONNECTOR:
-        from .openapi import openapi_validate_stored  # a new document goes through the import
 
         return openapi_validate_stored(settings)
     if connector == MCP_CONNECTOR:

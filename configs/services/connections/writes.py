@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db import connection as db_connection
 
 from audit.models import EventType
 from audit.services import audit_record
-from configs.models import NAME_VALIDATOR, Connection, McpConfig
-from configs.signals import config_changed
-from gateway.connectors.openapi import OPENAPI_CONNECTOR
+from configs.models import NAME_VALIDATOR, Connection
+from connectors.openapi import OPENAPI_CONNECTOR
 from vault.models import OAuthState, Secret
 from vault.secrets import secret_delete, secret_put, secrets_delete_for_owners
 from vmcp_platform.errors import Conflict
 
+from .changes import announce_configs, tools_diff
+from .openapi import openapi_import
 from .validation import (
     invalid,
     require_secrets,
@@ -30,22 +29,6 @@ def _put_secrets(connection: Connection, secrets: dict[str, str]) -> None:
     for field, value in secrets.items():
         secret_put(
             owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field=field, value=value
-        )
-
-
-def announce_configs(connection: Connection) -> None:
-    """After commit, tell live MCP sessions of configs using this connection to re-list."""
-    schema = db_connection.schema_name
-    for config_id in McpConfig.objects.filter(mappings__connection=connection).values_list(
-        "pk", flat=True
-    ):
-        transaction.on_commit(
-            partial(
-                config_changed.send,
-                sender=McpConfig,
-                config_id=str(config_id),
-                tenant_schema=schema,
-            )
         )
 
 
@@ -64,7 +47,6 @@ def connection_create(
     validate_kind(connector, auth_type)
     tool_fields: dict[str, Any] = {}
     if connector == OPENAPI_CONNECTOR:
-        from .openapi import openapi_import
 
         imported = openapi_import(name=name, auth_type=auth_type, settings=settings or {})
         clean, tool_fields = imported.settings, _tool_fields(imported, old=None)
@@ -145,11 +127,10 @@ def connection_update(
 def _tool_fields(imported: Any, *, old: list[dict[str, Any]] | None) -> dict[str, Any]:
     from django.utils import timezone
 
-    from .sync import _diff_tools
 
     names = sorted(t["name"] for t in imported.tools)
     changes = (
-        _diff_tools(old, imported.tools)
+        tools_diff(old, imported.tools)
         if old is not None
         else {"added": names, "removed": [], "changed": []}
     )
@@ -162,7 +143,6 @@ def _reimport(
     connection: Connection, before: dict[str, Any], patch: dict[str, Any]
 ) -> dict[str, Any]:
     """A new document for an openapi connection: recompiled, tools replaced, the diff kept."""
-    from .openapi import openapi_import
 
     carried = {k: before[k] for k in ("server_url",) if k in before}
     wanted = {**carried, **{k: v for k, v in patch.items() if v is not None}}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from gateway.connectors.openapi import PLAN_KEY
-from gateway.connectors.openapi.compiler import compile_document
-from gateway.connectors.openapi.loader import HTTP_METHODS, validate_document
+from connectors.openapi import PLAN_KEY
+from connectors.openapi.compiler import compile_document
+from connectors.openapi.loader import HTTP_METHODS, validate_document
 
 from .support import GITHUB, PETSTORE, PETSTORE_31, document
 

@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from gateway.connectors.openapi import PLAN_KEY
-from gateway.connectors.openapi.compiler import compile_document
-from gateway.connectors.openapi.connector import credential_headers
-from gateway.connectors.openapi.loader import validate_document
-from gateway.connectors.openapi.requests import build_request
+from connectors.openapi import PLAN_KEY
+from connectors.openapi.compiler import compile_document
+from connectors.openapi.connector import credential_headers
+from connectors.openapi.loader import validate_document
+from connectors.openapi.requests import build_request
 
 from .support import PETSTORE, document
 

@@ -14,19 +14,18 @@ call, the per-call size guard and the per-call headers are unchanged.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
 
-from gateway.connectors.base import ToolResult
+from connectors import mcp_pool
+from connectors.base import ToolResult
+from connectors.mcp_common import eras, known_era, provider_error, remember_era
 from vmcp_platform.egress import upstream as egress
 from vmcp_platform.egress.ssrf import UnsafeUrl, is_host_allowed, parse_http_url, resolve_checked
 from vmcp_platform.egress.upstream import SizeGuard
@@ -38,84 +37,11 @@ LogCallback = Callable[[dict[str, Any]], Awaitable[None]]
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TOOL_PAGES = 50
 MAX_TOOLS = 2000
-# How long a server's negotiated era is trusted before it is probed again.
-ERA_TTL_SECONDS = 300.0
-MAX_REMEMBERED_SERVERS = 1024
-# server_url -> (expires at, its DiscoverResult or None (handshake era), protocol version).
-_eras: dict[str, tuple[float, Any, str]] = {}
-
-
-def _known_era(server_url: str) -> dict[str, Any]:
-    """``Client`` arguments that skip the era probe when this server's era is known."""
-    known = _eras.get(server_url)
-    if known is None or known[0] < time.monotonic():
-        return {}
-    discover = known[1]
-    if discover is None:
-        return {"mode": "legacy"}
-    return {"mode": known[2], "prior_discover": discover}
-
-
-def _remember_era(server_url: str, client: Client) -> None:
-    session = client.session
-    discover = getattr(session, "discover_result", None)
-    if len(_eras) >= MAX_REMEMBERED_SERVERS:
-        _eras.clear()
-    _eras[server_url] = (
-        time.monotonic() + ERA_TTL_SECONDS,
-        discover,
-        session.protocol_version,
-    )
-
-
 def forget_servers() -> None:
     """Forget remembered eras and pooled connections (tests; an upstream that was replaced)."""
-    from . import mcp_pool
-
     mcp_pool.forget()
-    _eras.clear()
+    eras.clear()
     egress.forget_transports()
-
-
-def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for inner in exc.exceptions for leaf in _leaf_exceptions(inner)]
-    return [exc]
-
-
-def _provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> ProviderError:
-    """Translate what the SDK or the transport raised; messages never carry headers."""
-    if guard.exceeded:
-        return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
-    leaves = _leaf_exceptions(exc)
-    for leaf in leaves:
-        if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
-            return ProviderError(f"the upstream MCP server did not answer within {timeout:g}s")
-    for leaf in leaves:
-        if isinstance(leaf, httpx2.HTTPStatusError):
-            status = leaf.response.status_code
-            hint = {401: "rejected the credential", 403: "refused access"}.get(
-                status, f"answered HTTP {status}"
-            )
-            return ProviderError(f"the upstream MCP server {hint}", provider_status=status)
-        if isinstance(leaf, MCPError):
-            # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client
-            # must see as such (e.g. -32021 missing client capability) can be relayed unchanged.
-            return ProviderError(
-                f"the upstream MCP server returned an error: {leaf.error.message}"[:500],
-                details={
-                    "jsonrpc_code": leaf.error.code,
-                    "jsonrpc_message": str(leaf.error.message)[:500],
-                    "jsonrpc_data": leaf.error.data,
-                },
-            )
-        if isinstance(leaf, httpx2.ConnectError):
-            return ProviderError(f"could not reach the upstream MCP server: {leaf}"[:500])
-        if isinstance(leaf, httpx2.HTTPError):
-            return ProviderError(
-                f"the upstream MCP server connection failed: {type(leaf).__name__}"
-            )
-    return ProviderError(f"the upstream MCP server call failed: {type(leaves[0]).__name__}")
 
 
 async def _precheck(server_url: str) -> None:
@@ -138,7 +64,7 @@ async def _session(
 ) -> AsyncIterator[tuple[Client, SizeGuard]]:
     await _precheck(server_url)
     http, guard = egress.upstream_client(headers=headers, timeout=timeout)
-    known = _known_era(server_url)
+    known = known_era(server_url)
     try:
         async with http:
             with anyio.fail_after(timeout):
@@ -152,15 +78,15 @@ async def _session(
                 )
                 async with client:
                     if not known:
-                        _remember_era(server_url, client)
+                        remember_era(server_url, client)
                     yield client, guard
     except ProviderError:
-        _eras.pop(server_url, None)
+        eras.pop(server_url, None)
         raise
     except Exception as exc:  # the SDK raises groups of transport errors
         # Whatever went wrong, the next call negotiates afresh (the server may have changed).
-        _eras.pop(server_url, None)
-        raise _provider_error(exc, guard=guard, timeout=timeout) from None
+        eras.pop(server_url, None)
+        raise provider_error(exc, guard=guard, timeout=timeout) from None
 
 
 async def list_tools(
@@ -212,8 +138,6 @@ async def call_tool(
     if log_callback is None and session_scope is not None:
         # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
         # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
-        from . import mcp_pool
-
         await _precheck(server_url)
         result = await mcp_pool.call(
             scope=session_scope,

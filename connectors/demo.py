@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.connectors._schema import number, obj, string
-from gateway.connectors.base import Connector, Tool
+from connectors._schema import number, obj, string
+from connectors.base import Connector, Tool
 from vmcp_platform.errors import ValidationFailed
 
 

@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Any
 
-from gateway.connectors._schema import (
+from connectors._schema import (
     boolean,
     enum,
     integer,
@@ -23,7 +23,7 @@ from gateway.connectors._schema import (
     strings,
     writes,
 )
-from gateway.connectors.base import Connector, OAuthSpec, Tool
+from connectors.base import Connector, OAuthSpec, Tool
 
 REPO = "/repos/{owner}/{repo}"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from gateway.connectors.base import HttpCall, JsonSchema
+from connectors.base import HttpCall, JsonSchema
 
 RequestBuilder = Callable[[dict[str, Any]], HttpCall]
 

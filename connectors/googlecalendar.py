@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from gateway.connectors._schema import (
+from connectors._schema import (
     boolean,
     enum,
     integer,
@@ -22,8 +22,8 @@ from gateway.connectors._schema import (
     strings,
     writes,
 )
-from gateway.connectors.base import Connector, OAuthSpec, Tool
-from gateway.connectors.gmail import (
+from connectors.base import Connector, OAuthSpec, Tool
+from connectors.gmail import (
     GOOGLE_AUTHORIZE_PARAMS,
     GOOGLE_AUTHORIZE_URL,
     GOOGLE_REVOKE_URL,

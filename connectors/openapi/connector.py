@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from gateway.connectors.base import ToolResult, _default_error_check
+from connectors.base import ToolResult, _default_error_check
 from vmcp_platform.egress import refusal_of
 from vmcp_platform.errors import ProviderError
 

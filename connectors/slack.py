@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from gateway.connectors._schema import (
+from connectors._schema import (
     RequestBuilder,
     boolean,
     enum,
@@ -27,7 +27,7 @@ from gateway.connectors._schema import (
     strings,
     writes,
 )
-from gateway.connectors.base import Connector, HttpCall, OAuthSpec, Tool
+from connectors.base import Connector, HttpCall, OAuthSpec, Tool
 from vmcp_platform.errors import ProviderError
 
 JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.connectors import demo, github, gmail, googlecalendar, slack
-from gateway.connectors.base import Connector
+from connectors import demo, github, gmail, googlecalendar, slack
+from connectors.base import Connector
 
 CONNECTORS: dict[str, Connector] = {
     module.CONNECTOR.slug: module.CONNECTOR

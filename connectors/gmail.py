@@ -11,7 +11,7 @@ from email import policy
 from email.message import EmailMessage
 from typing import Any
 
-from gateway.connectors._schema import (
+from connectors._schema import (
     boolean,
     enum,
     integer,
@@ -22,7 +22,7 @@ from gateway.connectors._schema import (
     strings,
     writes,
 )
-from gateway.connectors.base import Connector, HttpCall, OAuthSpec, Tool
+from connectors.base import Connector, HttpCall, OAuthSpec, Tool
 
 ME = "/gmail/v1/users/me"
 

@@ -30,6 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import Implementation
 
+from connectors.mcp_common import eras, known_era, provider_error, remember_era
 from vmcp_platform.egress.upstream import max_response_bytes, upstream_client
 
 IDLE_SECONDS = 60.0
@@ -91,10 +92,8 @@ def _retire(pool: dict[Key, _Pooled], pooled: _Pooled) -> None:
 
 async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeout: float) -> None:
     """The session's life: open, serve calls until told to stop (or until it breaks), close."""
-    from . import mcp_upstream as up
-
     http, pooled.guard = upstream_client(headers=headers, timeout=timeout)
-    known = up._known_era(server_url)
+    known = known_era(server_url)
     try:
         async with http:
             client = Client(
@@ -108,7 +107,7 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
             # deadline bounds its wait for this.
             async with client:
                 if not known:
-                    up._remember_era(server_url, client)
+                    remember_era(server_url, client)
                 pooled.client = client
                 pooled.ready.set()
                 try:
@@ -182,8 +181,6 @@ async def call(
     timeout: float,
 ) -> Any:
     """``Client.call_tool`` on a pooled session; SDK/transport errors become ``ProviderError``."""
-    from . import mcp_upstream as up
-
     pool = _pool()
     for attempt in (1, 2):
         pooled: _Pooled | None = None
@@ -203,11 +200,11 @@ async def call(
         except Exception as exc:
             if pooled is not None:
                 _retire(pool, pooled)
-            up._eras.pop(server_url, None)
+            eras.pop(server_url, None)
             if attempt == 1 and pooled is not None and not fresh and _session_forgotten(exc):
                 continue
             guard = pooled.guard if pooled is not None and pooled.guard is not None else None
-            raise up._provider_error(exc, guard=guard or _NO_GUARD, timeout=timeout) from None
+            raise provider_error(exc, guard=guard or _NO_GUARD, timeout=timeout) from None
         finally:
             if pooled is not None:
                 _release(pool, pooled)

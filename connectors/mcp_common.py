@@ -1,0 +1,91 @@
+"""What the two ways of calling an upstream MCP server share: the one-shot session of
+``mcp_upstream`` and the pooled sessions of ``mcp_pool``.
+
+The memory of the era each server speaks, and the translation of what the SDK or the transport
+raised into a ``ProviderError`` (the response-size guard is the egress package's). Both modules
+import this one and it imports neither, so the two do not import each other in a circle.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from vmcp_platform.egress.upstream import SizeGuard
+from vmcp_platform.errors import ProviderError
+
+# How long a server's negotiated era is trusted before it is probed again.
+ERA_TTL_SECONDS = 300.0
+MAX_REMEMBERED_SERVERS = 1024
+
+
+# server_url -> (expires at, its DiscoverResult or None (handshake era), protocol version).
+eras: dict[str, tuple[float, Any, str]] = {}
+
+
+def known_era(server_url: str) -> dict[str, Any]:
+    """``Client`` arguments that skip the era probe when this server's era is known."""
+    known = eras.get(server_url)
+    if known is None or known[0] < time.monotonic():
+        return {}
+    discover = known[1]
+    if discover is None:
+        return {"mode": "legacy"}
+    return {"mode": known[2], "prior_discover": discover}
+
+
+def remember_era(server_url: str, client: Client) -> None:
+    session = client.session
+    discover = getattr(session, "discover_result", None)
+    if len(eras) >= MAX_REMEMBERED_SERVERS:
+        eras.clear()
+    eras[server_url] = (
+        time.monotonic() + ERA_TTL_SECONDS,
+        discover,
+        session.protocol_version,
+    )
+
+
+def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaf_exceptions(inner)]
+    return [exc]
+
+
+def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> ProviderError:
+    """Translate what the SDK or the transport raised; messages never carry headers."""
+    if guard.exceeded:
+        return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
+    leaves = _leaf_exceptions(exc)
+    for leaf in leaves:
+        if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
+            return ProviderError(f"the upstream MCP server did not answer within {timeout:g}s")
+    for leaf in leaves:
+        if isinstance(leaf, httpx2.HTTPStatusError):
+            status = leaf.response.status_code
+            hint = {401: "rejected the credential", 403: "refused access"}.get(
+                status, f"answered HTTP {status}"
+            )
+            return ProviderError(f"the upstream MCP server {hint}", provider_status=status)
+        if isinstance(leaf, MCPError):
+            # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client
+            # must see as such (e.g. -32021 missing client capability) can be relayed unchanged.
+            return ProviderError(
+                f"the upstream MCP server returned an error: {leaf.error.message}"[:500],
+                details={
+                    "jsonrpc_code": leaf.error.code,
+                    "jsonrpc_message": str(leaf.error.message)[:500],
+                    "jsonrpc_data": leaf.error.data,
+                },
+            )
+        if isinstance(leaf, httpx2.ConnectError):
+            return ProviderError(f"could not reach the upstream MCP server: {leaf}"[:500])
+        if isinstance(leaf, httpx2.HTTPError):
+            return ProviderError(
+                f"the upstream MCP server connection failed: {type(leaf).__name__}"
+            )
+    return ProviderError(f"the upstream MCP server call failed: {type(leaves[0]).__name__}")
