@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from .middleware import TENANT_PATH_RE
 from .selectors import tenant_get_by_slug
@@ -32,6 +32,10 @@ RETRY_AFTER_SECONDS = "5"
 
 
 def _lookup(slug: str) -> Any:
+    # The MCP consumer skips Channels' per-message ``close_old_connections`` hop (its warm path
+    # needs no Django connection), so the ORM paths drop a dead or expired connection here.
+    if not connection.in_atomic_block:
+        close_old_connections()
     connection.set_schema_to_public()
     return tenant_get_by_slug(slug)
 

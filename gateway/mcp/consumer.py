@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.utils import await_many_dispatch
@@ -107,6 +108,16 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
             pass
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch runs ``close_old_connections`` on the shared sync thread before
+        # every message: a hop per request that the warm path (no Django connection) does not
+        # need. The ORM paths do it themselves where they start (``tenants.asgi._lookup``,
+        # ``http.authenticate``, ``run_db``).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def send(self, message: dict[str, Any]) -> None:
         # Every writer (responses and streams) ends here: know whether a status went out, so a

@@ -103,16 +103,17 @@ async def _insert(
     touched: dict[str, list[str]] = defaultdict(list)
     for schema, token_id in touches:
         touched[schema].append(token_id)
-    async with pool.connection() as conn, conn.transaction():
-        for schema, rows in by_schema.items():
-            params: list[Any] = []
-            for row in rows:
-                params += [Jsonb(row[c]) if c == "extra" else row[c] for c in COLUMNS]
-            values = sql.SQL(", ").join(
-                sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)))
-                for _ in rows
-            )
-            await conn.execute(
+    statements: list[tuple[sql.Composable, list[Any]]] = []
+    for schema, rows in by_schema.items():
+        params: list[Any] = []
+        for row in rows:
+            params += [Jsonb(row[c]) if c == "extra" else row[c] for c in COLUMNS]
+        values = sql.SQL(", ").join(
+            sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)))
+            for _ in rows
+        )
+        statements.append(
+            (
                 sql.SQL("INSERT INTO {s}.{t} ({cols}) VALUES {values}").format(
                     s=sql.Identifier(schema),
                     t=sql.Identifier(AuditEvent._meta.db_table),
@@ -121,14 +122,25 @@ async def _insert(
                 ),
                 params,
             )
-        for schema, ids in touched.items():
-            await conn.execute(
+        )
+    for schema, ids in touched.items():
+        statements.append(
+            (
                 sql.SQL(
                     "UPDATE {s}.{t} SET last_used_at = now() WHERE id = ANY(%s::uuid[])"
                     " AND (last_used_at IS NULL OR last_used_at < now() - %s)"
                 ).format(s=sql.Identifier(schema), t=sql.Identifier(SessionToken._meta.db_table)),
                 [ids, LAST_USED_RESOLUTION],
             )
+        )
+    async with pool.connection() as conn:
+        if len(statements) == 1:
+            # One statement is atomic on its own (autocommit): no BEGIN/COMMIT round trips.
+            await conn.execute(*statements[0])
+            return
+        async with conn.transaction():
+            for statement in statements:
+                await conn.execute(*statement)
 
 
 def _orm_write(schema: str, row: dict[str, Any]) -> None:
