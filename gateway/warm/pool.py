@@ -2,8 +2,8 @@
 
 Statements that use it are schema-qualified (``psycopg.sql.Identifier``), never ``SET
 search_path``: a pooled connection carries no tenant state between requests. There is no
-per-checkout health check; a connection that fails is discarded by the pool (``check`` runs
-only when a statement failed) and the error becomes ``ServiceUnavailable``: no database, no call.
+per-checkout health check: a connection that fails is discarded by the pool, a read is retried
+once on a fresh one, and a second failure becomes ``ServiceUnavailable``: no database, no call.
 """
 
 from __future__ import annotations
@@ -94,16 +94,27 @@ async def connection() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         raise unavailable(exc) from exc
 
 
+async def _fetch(query: Any, params: Any, *, many: bool) -> Any:
+    # Reads are retried once on a fresh connection: a pooled connection that the server closed
+    # (a restart, an idle timeout) fails its next statement, and the pool has no per-checkout
+    # check to catch it earlier. A second failure is an outage: refused.
+    for attempt in (1, 2):
+        try:
+            async with connection() as conn:
+                cursor = await conn.execute(query, params)
+                return await (cursor.fetchall() if many else cursor.fetchone())
+        except ServiceUnavailable as exc:
+            if attempt == 2 or not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise
+    raise AssertionError("unreachable")
+
+
 async def fetch_one(query: Any, params: Sequence[Any] | dict[str, Any]) -> tuple[Any, ...] | None:
-    async with connection() as conn:
-        cursor = await conn.execute(query, params)
-        return await cursor.fetchone()
+    return await _fetch(query, params, many=False)
 
 
 async def fetch_all(query: Any, params: Sequence[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
-    async with connection() as conn:
-        cursor = await conn.execute(query, params)
-        return await cursor.fetchall()
+    return await _fetch(query, params, many=True)
 
 
 async def close_all() -> None:

@@ -20,7 +20,7 @@ Two things are cached in-process, both keyed so that a stale entry is unreachabl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -67,7 +67,6 @@ class WarmState:
     config_limit: int | None
     store_arguments: bool
     touch: bool = False  # last_used_at is older than LAST_USED_RESOLUTION
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
