@@ -104,7 +104,11 @@ async def _fetch(query: Any, params: Any, *, many: bool) -> Any:
                 cursor = await conn.execute(query, params)
                 return await (cursor.fetchall() if many else cursor.fetchone())
         except ServiceUnavailable as exc:
-            if attempt == 2 or not isinstance(exc.__cause__, psycopg.OperationalError):
+            cause = exc.__cause__
+            broken = isinstance(cause, psycopg.OperationalError) and not isinstance(
+                cause, PoolTimeout  # no connection to be had: an outage, not a stale one
+            )
+            if attempt == 2 or not broken:
                 raise
     raise AssertionError("unreachable")
 
