@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -40,21 +42,41 @@ def _is_sensitive_key(key: str) -> bool:
 
 
 def sanitize(value: Any, *, depth: int = 0) -> Any:
-    """Drop values under sensitive-looking keys and redact token-shaped strings, recursively."""
+    """Drop values under sensitive-looking keys and redact token-shaped strings, recursively.
+
+    At most ``MAX_KEYS`` keys per object and 100 items per list: with strings capped too, a
+    stored value stays small whatever the caller sent (see also ``MAX_EXTRA_BYTES``).
+    """
     if depth > 6:
         return "[TRUNCATED]"
     if isinstance(value, dict):
         return {
             str(k): "[REDACTED]" if _is_sensitive_key(str(k)) else sanitize(v, depth=depth + 1)
-            for k, v in value.items()
+            for k, v in list(value.items())[:MAX_KEYS]
         }
     if isinstance(value, list | tuple):
         return [sanitize(v, depth=depth + 1) for v in value[:100]]
     if isinstance(value, str):
         return redact(value[:2000])
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN/Infinity: PostgreSQL's jsonb refuses them
     if isinstance(value, int | float | bool) or value is None:
         return value
     return redact(str(value)[:2000])
+
+
+MAX_KEYS = 100
+# A row's extra (stored tool arguments included) is at most this big serialised; past it, only
+# the keys that identify the call survive, with "truncated": true.
+MAX_EXTRA_BYTES = 16 * 1024
+_KEPT_WHEN_TRUNCATED = ("execution_id", "exposed_name", "provider_status", "reason")
+
+
+def _bounded(extra: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(extra, default=str)) <= MAX_EXTRA_BYTES:
+        return extra
+    kept = {k: extra[k] for k in _KEPT_WHEN_TRUNCATED if k in extra}
+    return {**kept, "truncated": True}
 
 
 def _redact_actor(actor: str) -> str:
@@ -143,7 +165,7 @@ def audit_row(
         "latency_ms": latency_ms,
         "request_id": request_id[:64],
         "agent_run_id": redact(agent_run_id)[:128],
-        "extra": sanitize(extra or {}),
+        "extra": _bounded(sanitize(extra or {})),
     }
 
 

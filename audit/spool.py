@@ -19,7 +19,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, DataError, InterfaceError, transaction
 from django_tenants.utils import schema_context
 
 from vmcp_platform.logging import redact
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 SPOOL_KEY = "vmcp:audit:spool"
 SOCKET_TIMEOUT_SECONDS = 2.0
 DRAIN_BATCH = 200
+DEFAULT_MAX_SPOOLED_ROWS = 100_000
 
 
 def _encode(schema_name: str, fields: dict[str, Any], occurred_at: datetime) -> str:
@@ -56,6 +57,11 @@ async def spool_push(*, schema_name: str, fields: dict[str, Any], occurred_at: d
         socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
     )
     try:
+        # Bounded: the spool covers a database outage, it must not let one caller fill Redis
+        # (which every tenant needs) with rows. Past the bound the row goes to the log instead.
+        if await client.llen(SPOOL_KEY) >= max_spooled_rows():
+            _log_lost(payload)
+            return False
         await client.rpush(SPOOL_KEY, payload)
     except (redis.RedisError, OSError):
         _log_lost(payload)
@@ -66,7 +72,25 @@ async def spool_push(*, schema_name: str, fields: dict[str, Any], occurred_at: d
     return True
 
 
+def max_spooled_rows() -> int:
+    return int(getattr(settings, "VMCP_AUDIT_SPOOL_MAX_ROWS", DEFAULT_MAX_SPOOLED_ROWS))
+
+
 def _insert(record: dict[str, Any]) -> None:
+    try:
+        with transaction.atomic():  # a savepoint, so the fallback works inside a transaction
+            _insert_once(record)
+    except DataError:
+        # The row's content itself is refused (not the database being away): store the call
+        # without its extra details rather than retrying it forever or losing the call.
+        logger.error("audit spool: a row's details were refused; storing the row without them")
+        fields = dict(record["fields"])
+        extra = fields.get("extra") or {}
+        kept = {"execution_id": extra.get("execution_id"), "unstorable_details": True}
+        _insert_once({**record, "fields": {**fields, "extra": kept}})
+
+
+def _insert_once(record: dict[str, Any]) -> None:
     fields = dict(record["fields"])
     fields["occurred_at"] = datetime.fromisoformat(fields["occurred_at"])
     execution_id = (fields.get("extra") or {}).get("execution_id")

@@ -11,6 +11,7 @@ Below every app: no Django, no imports from the project.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -68,6 +69,8 @@ def _clean(value: Any, depth: int) -> Any:
         }
     if isinstance(value, list | tuple):
         return [_clean(item, depth + 1) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN/Infinity: PostgreSQL's jsonb refuses them, so no row could be stored
     if isinstance(value, bool | int | float) or value is None:
         return value
     return wire_text(value, max_len=JSON_BLOB_MAX_BYTES)

@@ -17,6 +17,8 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from vmcp_platform.errors import ValidationFailed
 
@@ -40,7 +42,11 @@ def _compiled(cache_key: str, schema: dict[str, Any]) -> Validator | None:
     validator: Validator | None
     try:
         cls.check_schema(schema)
-        validator = cls(schema)
+        # An empty registry: a "$ref" the schema does not contain itself is unresolvable, never
+        # fetched. jsonschema's default retrieval would urlopen() any URL an upstream server
+        # puts in its schema (file://, the metadata service, a slow host), outside the egress
+        # guard, and echo what it read into the error the agent sees.
+        validator = cls(schema, registry=Registry())
     except SchemaError:
         # A broken schema published by an upstream server: don't make the tool uncallable;
         # the upstream validates its own input.
@@ -86,10 +92,16 @@ def arguments_validate(
     if validator is None:
         return
     # Shallowest first (the most useful to fix first); str() because paths mix keys and indexes.
-    errors = sorted(
-        validator.iter_errors(arguments),
-        key=lambda e: (len(e.path), [str(part) for part in e.path]),
-    )
+    try:
+        errors = sorted(
+            validator.iter_errors(arguments),
+            key=lambda e: (len(e.path), [str(part) for part in e.path]),
+        )
+    except Unresolvable:
+        # A schema pointing outside itself: treated like a broken schema (the upstream
+        # validates its own input), and nothing is fetched.
+        logger.warning("tool %s has an unresolvable $ref; arguments not validated", tool_name)
+        return
     if not errors:
         return
     described = [_describe(error) for error in errors[:MAX_REPORTED_ERRORS]]

@@ -7,6 +7,7 @@ vocabulary. Error ``data`` and messages are shown to agents: never put a secret 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,10 +87,25 @@ class Message:
         return params if isinstance(params, dict) else {}
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: Infinity in Python, refused by PostgreSQL's jsonb
+        raise ValueError("non-finite number")
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python's extension, not JSON
+
+
 def parse_message(body: bytes) -> Message:
-    """Decode one JSON-RPC message; a batch or a malformed envelope is an invalid request."""
+    """Decode one JSON-RPC message; a batch or a malformed envelope is an invalid request.
+
+    Strict JSON: NaN, Infinity and numbers that overflow to infinity are refused as a parse
+    error, since no such value could be stored in an audit row.
+    """
     try:
-        decoded = json.loads(body)
+        decoded = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise JsonRpcError(PARSE_ERROR, "Parse error: the body is not valid JSON") from None
     if isinstance(decoded, list):

@@ -264,6 +264,13 @@ VMCP_AUTH_FAILURE_WINDOW_SECONDS = env_int("VMCP_AUTH_FAILURE_WINDOW_SECONDS", 5
 # How many reverse proxies in front of vmcp append to X-Forwarded-For. 0: the header is ignored
 # and the source is the peer address (a client could otherwise pick its own source).
 VMCP_TRUSTED_PROXY_COUNT = env_int("VMCP_TRUSTED_PROXY_COUNT", 0)
+# Audit rows the database refused wait in a Redis list for the drain; bounded, so a database
+# outage (or a caller provoking refusals) cannot fill the Redis every tenant needs.
+VMCP_AUDIT_SPOOL_MAX_ROWS = env_int("VMCP_AUDIT_SPOOL_MAX_ROWS", 100_000)
+# Outbound bounds (vmcp_platform/egress): response sizes and the time a tool call may take.
+VMCP_MAX_PROVIDER_RESPONSE_BYTES = env_int("VMCP_MAX_PROVIDER_RESPONSE_BYTES", 5 * 1024 * 1024)
+VMCP_UPSTREAM_MAX_RESPONSE_BYTES = env_int("VMCP_UPSTREAM_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)
+VMCP_TOOL_TIMEOUT_SECONDS = env_int("VMCP_TOOL_TIMEOUT_SECONDS", 30)
 
 LOGGING = {
     "version": 1,
