@@ -29,7 +29,7 @@ from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
 from gateway.warm.audit import writer as audit_writer
-from gateway.warm.state import WarmAuth, warm_authenticate
+from gateway.warm.state import NotWarm, WarmAuth, warm_authenticate
 from tenants.asgi import not_found as tenant_not_found
 from tenants.asgi import tenant_for_slug
 from vmcp_platform.errors import AuthenticationFailed, NotFound, ServiceUnavailable
@@ -219,12 +219,15 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 )
             except NotFound:
                 return False
+            except NotWarm:
+                self._warm = None  # the ORM path decides, as it always did
             except AuthenticationFailed as refused:
                 self._warm = refused  # answered at the usual point, after Host/Origin
                 self.tenant = await tenant_for_slug(slug)
                 return self.tenant is not None
-            self.tenant = self._warm.tenant
-            return True
+            else:
+                self.tenant = self._warm.tenant
+                return True
         self.tenant = await tenant_for_slug(slug)
         return self.tenant is not None
 

@@ -157,7 +157,13 @@ async def _tenant_ref(slug: str, *, refresh: bool = False) -> tuple[int, str] | 
     return _slugs[slug]
 
 
+class NotWarm(Exception):
+    """The warm path cannot decide this request (e.g. a tenant schema missing a table it reads):
+    the caller takes the ORM path, which answers (or fails) exactly as it always did."""
+
+
 async def _auth_row(slug: str, token_hash: str) -> tuple[tuple[int, str], tuple[Any, ...]] | None:
+    previous = None
     for attempt in (0, 1):
         ref = await _tenant_ref(slug, refresh=attempt == 1)
         if ref is None:
@@ -167,7 +173,9 @@ async def _auth_row(slug: str, token_hash: str) -> tuple[tuple[int, str], tuple[
                 _auth_statement(ref[1]), {"hash": token_hash, "tid": ref[0], "slug": slug}
             )
         except psycopg.errors.UndefinedTable:
-            row = None  # the cached schema is gone (tenant dropped or re-created)
+            if ref == previous:
+                raise NotWarm("a table of the tenant's schema is missing") from None
+            previous, row = ref, None  # the cached schema may be gone (tenant re-created)
         if row is not None:
             return ref, row
     return None
@@ -246,7 +254,10 @@ async def tool_index(schema: str, config_id: str, fingerprint: str) -> ToolIndex
     index = _indexes.get(key)
     if index is not None:
         return index
-    rows = await pool.fetch_all(_index_statement(schema), {"config": config_id})
+    try:
+        rows = await pool.fetch_all(_index_statement(schema), {"config": config_id})
+    except psycopg.errors.UndefinedTable:
+        raise NotWarm("a table of the tenant's schema is missing") from None
     # Keyed by what was read (one statement, one snapshot): an edit between the two statements
     # yields the newer index under the newer fingerprint; the next request matches it.
     read_fingerprint = rows[0][0] if rows else fingerprint

@@ -257,6 +257,7 @@ class _Proxy:
         self.port = self.server.getsockname()[1]
         self.sockets: list[socket.socket] = []
         self.open = True
+        self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -266,7 +267,12 @@ class _Proxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
-            self.sockets += [client, upstream]
+            with self.lock:
+                if not self.open:  # cut while this one was being set up
+                    for s in (client, upstream):
+                        s.close()
+                    return
+                self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -285,7 +291,8 @@ class _Proxy:
                     pass
 
     def cut(self) -> None:
-        self.open = False
+        with self.lock:
+            self.open = False
         self.server.close()
         for s in self.sockets:
             try:
