@@ -58,6 +58,8 @@ def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
 
 def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> ProviderError:
     """Translate what the SDK or the transport raised; messages never carry headers."""
+    if getattr(guard, "compressed", False):
+        return ProviderError("the upstream MCP server sent a compressed response; refused")
     if guard.exceeded:
         return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
     leaves = _leaf_exceptions(exc)

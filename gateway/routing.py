@@ -7,6 +7,7 @@ Django's CSRF middleware never sees these requests (bearer-token API, no cookies
 from django.urls import URLPattern, re_path
 
 from gateway.mcp.consumer import McpConsumer
+from gateway.mcp.not_found import mcp_not_found
 from gateway.warm.audit import enabled as warm_enabled
 from tenants.asgi import TenantASGIMiddleware
 
@@ -16,4 +17,6 @@ mcp_routes: list[URLPattern] = [
         TenantASGIMiddleware(McpConsumer.as_asgi(), defer=warm_enabled),
         name="mcp-endpoint",
     ),
+    # Anything else under the MCP prefix answers JSON too, never Django's HTML pages.
+    re_path(r"^t/[^/]+/mcp(?:/.*)?$", mcp_not_found, name="mcp-not-found"),
 ]

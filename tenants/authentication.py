@@ -45,15 +45,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         source = authfail.source_address(
             request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")
         )
-        # A source that failed too often is refused before its key is even looked up.
+        # A source that failed too often gets 429 for its failures; a valid key from it still
+        # gets in (backends of several tenants may share an egress address).
         retry_after = authfail.blocked_for(authfail.API, source)
-        if retry_after is not None:
-            raise RateLimited(
-                "Too many failed authentications from this address; retry later.",
-                retry_after=float(retry_after),
-                details={"scope": "source"},
-            )
         if scheme.lower() != "bearer" or not secret.strip():
+            _refuse_if_blocked(retry_after)
             _audit_failure(request, tenant, source, "malformed_authorization_header")
             raise AuthenticationFailed(
                 "Use 'Authorization: Bearer <API key>'.",
@@ -61,6 +57,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
         api_key = api_key_get_active(secret=secret.strip(), tenant=tenant) if tenant else None
         if api_key is None:
+            _refuse_if_blocked(retry_after)
             _audit_failure(request, tenant, source, "invalid_api_key")
             raise AuthenticationFailed(
                 "The API key is invalid, revoked, or belongs to another tenant.",
@@ -71,6 +68,15 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="vmcp"'
+
+
+def _refuse_if_blocked(retry_after: float | None) -> None:
+    if retry_after is not None:
+        raise RateLimited(
+            "Too many failed authentications from this address; retry later.",
+            retry_after=float(retry_after),
+            details={"scope": "source"},
+        )
 
 
 def _audit_failure(request: Request, tenant: Tenant | None, source: str, reason: str) -> None:

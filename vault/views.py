@@ -18,7 +18,7 @@ from connectors import get_connector
 from vmcp_platform.errors import ApplicationError
 
 from .services import ConnectFailed, oauth_callback, oauth_start
-from .services.binding import COOKIE_PATH, BrowserBinding, browser_cookie_name
+from .services.binding import BrowserBinding, browser_cookie_name, cookie_path
 from .services.links import connect_link_get_usable, connect_link_store_api_key
 from .services.oauth import oauth_scopes_for
 
@@ -132,7 +132,7 @@ def _bind(response: HttpResponse, binding: BrowserBinding) -> HttpResponse:
 def _forget(response: HttpResponse, cookie: str, request: HttpRequest) -> HttpResponse:
     # The state is spent either way, so its cookie has nothing left to prove.
     if cookie in request.COOKIES:
-        response.delete_cookie(cookie, path=COOKIE_PATH, samesite="Lax")
+        response.delete_cookie(cookie, path=cookie_path(), samesite="Lax")
     return response
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
+from vmcp_platform.egress.headers import TRANSPORT_HEADERS
+
 from . import PLAN_KEY
 from .loader import HTTP_METHODS
 from .schemas import Converter, Resolver, SchemaTooLarge
@@ -23,7 +25,11 @@ MAX_ARG_NAME = 64
 MAX_DESCRIPTION = 2000
 DEFAULT_MAX_INPUT_NODES = 2000
 DEFAULT_MAX_OUTPUT_NODES = 1000
-IGNORED_HEADERS = frozenset({"accept", "content-type", "authorization"})  # per the spec
+# Accept, Content-Type and Authorization per the spec; the transport's own headers and Cookie
+# (cookies are `in: cookie` parameters) so an agent's argument can never set them.
+IGNORED_HEADERS = (
+    frozenset({"accept", "content-type", "authorization", "cookie"}) | TRANSPORT_HEADERS
+)
 LOCATIONS = ("path", "query", "header", "cookie")
 STYLES = {
     "path": {"simple", "label", "matrix"},

@@ -140,7 +140,7 @@ def build_request(plan: dict[str, Any], arguments: dict[str, Any]) -> BuiltReque
         else:
             text = _simple(value, False) if not isinstance(value, dict) or not explode else None
             if text is None:
-                cookies.extend(f"{k}={quote(v, safe='')}" for k, v in _pairs(value))
+                cookies.extend(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in _pairs(value))
             else:
                 cookies.append(f"{name}={quote(text, safe=',')}")
     if cookies:

@@ -235,8 +235,9 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         if not _is_uuid(self.config_id):
             raise HttpRefusal(404, "Not found: no such MCP server")
         source = limits.request_source(self.scope, self.headers)
-        await limits.auth_gate(source)
         if isinstance(self._warm, WarmAuth):
+            # A valid token gets in whatever its source's failure count (limits.auth_blocked),
+            # so the warm path needs no Redis round trip for it.
             warm = self._warm
             if warm.state.touch:
                 audit_writer().touch(warm.tenant.schema_name, warm.token_id)
@@ -247,11 +248,14 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 identifier=warm.identifier,
                 warm=warm.state,
             )
+        blocked = await limits.auth_blocked(source)
         secret = bearer_token(self.headers)
         challenge = (
             f'Bearer resource_metadata="{resource_metadata_url(self.tenant.slug, self.config_id)}"'
         )
         if secret is None:
+            if blocked is not None:
+                raise blocked
             raise HttpRefusal(
                 401,
                 "Unauthorized: send the session token in the Authorization header (Bearer)",
@@ -262,6 +266,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 raise self._warm
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed as exc:
+            if blocked is not None:
+                raise blocked from None  # neither counted nor audited again
             await limits.auth_failed(
                 tenant=self.tenant,
                 source=source,

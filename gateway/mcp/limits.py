@@ -76,17 +76,24 @@ def request_source(scope: dict[str, Any], headers: Headers) -> str:
     return authfail.source_address(peer, headers.get("x-forwarded-for"))
 
 
-async def auth_gate(source: str) -> None:
-    """Refuse a source that failed authentication too often, before its token is checked."""
+async def auth_blocked(source: str) -> HttpRefusal | None:
+    """The refusal for a source that failed authentication too often, or None.
+
+    Only its *failures* are refused: a valid token from a blocked source still gets in, since
+    agents of many users (and tenants) often share one egress address, and one attacker
+    there must not lock all of them out. Guessing a token is hopeless anyway (40 random
+    characters); what the block stops is the flood of failures and their audit rows.
+    """
     retry = await authfail.blocked_for_async(authfail.MCP, source)
-    if retry is not None:
-        raise rate_limit_refusal(
-            RateLimited(
-                "Too many failed authentications from this address; retry later.",
-                retry_after=float(retry),
-                details={"scope": "source"},
-            )
+    if retry is None:
+        return None
+    return rate_limit_refusal(
+        RateLimited(
+            "Too many failed authentications from this address; retry later.",
+            retry_after=float(retry),
+            details={"scope": "source"},
         )
+    )
 
 
 async def auth_failed(*, tenant: Any, source: str, reason: str, config_id: str) -> None:

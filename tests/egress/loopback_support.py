@@ -3,6 +3,7 @@ answers like a friendly provider (so a request that got through would look like 
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -31,6 +32,8 @@ class Loopback:
     seen: list[Seen] = field(default_factory=list)
     # What a redirect answer points at; empty: answer 200.
     redirect_to: str = ""
+    # Answer with a gzip body that inflates to 20 MB (about 20 KB on the wire), unasked.
+    gzip_bomb: bool = False
 
     def everything_received(self) -> bytes:
         return b"\n".join(
@@ -53,6 +56,15 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Location", state.redirect_to)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            if state.gzip_bomb:
+                bomb = gzip.compress(b"0" * 20_000_000)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(bomb)))
+                self.end_headers()
+                self.wfile.write(bomb)
                 return
             payload = json.dumps(
                 {"login": "internal-service", "access_token": "stolen", "ok": True}

@@ -149,3 +149,18 @@ def test_the_allow_list_is_the_one_escape_hatch(loopback):  # noqa: F811
     with override_settings(VMCP_SSRF_ALLOWED_HOSTS=["localhost"]):
         assert _get_sync(url) == 200
     assert len(loopback.seen) == 1
+
+
+def test_no_client_inflates_a_compressed_response_it_did_not_ask_for(loopback):  # noqa: F811
+    """The size bounds count received bytes and httpx inflates after them: a 20 KB gzip of
+    20 MB would pass every bound. Every client asks for identity and refuses anything else."""
+    loopback.gzip_bomb = True
+    url = f"http://127.0.0.1:{loopback.port}/"
+    with LOOPBACK_ONLY:
+        with pytest.raises(ResponseTooLarge):
+            _get_sync(url)
+        with pytest.raises(ResponseTooLarge):
+            async_to_sync(_get_async)(url)
+        with pytest.raises(httpx2.ReadError):
+            async_to_sync(_get_upstream)(url)
+    assert [s.headers.get("Accept-Encoding") for s in loopback.seen] == ["identity"] * 3

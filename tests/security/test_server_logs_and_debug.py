@@ -15,6 +15,7 @@ import time
 import httpx
 
 from tests.conftest import BASE_DIR, _wait_for, free_port, live_env, run_daphne
+from tests.egress.loopback_support import loopback  # noqa: F401
 
 TOKEN = "vmcp_st_" + "Q" * 46
 
@@ -98,3 +99,24 @@ def test_the_platform_serves_no_debug_page_unless_asked(django_db_blocker):  # n
         assert "DEBUG = True" not in body
         assert "DisallowedHost" not in body and "REDIS_URL" not in body
 
+
+
+def test_outbound_request_urls_are_not_logged(loopback, caplog):  # noqa: F811
+    """An OpenAPI document may place an API key in the query under any name (?key=, ?appid=),
+    which no redaction pattern can know: the HTTP clients' request lines are not logged."""
+    import logging
+
+    from asgiref.sync import async_to_sync
+    from django.test import override_settings
+
+    from vmcp_platform.egress import http_client, sync_client
+
+    async def get(url: str) -> int:
+        return (await http_client().get(url)).status_code
+
+    url = f"http://127.0.0.1:{loopback.port}/v1/things?appid=AIzaSECRETSECRETSECRET"
+    with override_settings(VMCP_SSRF_ALLOWED_HOSTS=["127.0.0.1"]), caplog.at_level(logging.INFO):
+        assert async_to_sync(get)(url) == 200
+        assert sync_client().get(url).status_code == 200
+    assert len(loopback.seen) == 2
+    assert "AIzaSECRETSECRETSECRET" not in caplog.text

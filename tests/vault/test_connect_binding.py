@@ -107,7 +107,11 @@ def test_the_cookie_is_secure_when_the_public_url_is_https(
 
     response = browser.post(path_of(link), {"csrfmiddlewaretoken": csrf_token(page.text)})
 
-    assert response.cookies[browser_cookie_name(_state_of(response["Location"]))]["secure"]
+    name = browser_cookie_name(_state_of(response["Location"]))
+    cookie = response.cookies[name]
+    # A __Host- cookie: Secure, Path=/, no Domain, so a sibling subdomain cannot plant one.
+    assert name.startswith("__Host-vmcp_oauth_")
+    assert (cookie["secure"], cookie["path"], cookie["domain"]) == (True, "/", "")
 
 
 def test_victims_browser_cannot_finish_the_attackers_flow_and_the_state_is_burnt(

@@ -12,6 +12,11 @@ state, and is named after the state, so two flows in one browser (two tabs) do n
 each other. Its path is the callback's, ``/oauth/callback``: that one URL serves every tenant
 (it is what providers have registered), so a tenant-scoped path would never reach it; the
 tenant scoping comes from the state, which names the tenant whose schema holds the hash.
+
+Under https the cookie is a ``__Host-`` cookie (Secure, ``Path=/``, no Domain): a browser then
+refuses the same name set by a sibling subdomain, which could otherwise plant the attacker's own
+binding (its value is known to whoever started that flow) in the victim's browser. ``__Host-``
+forces ``Path=/``; over plain http (development) the callback path is used instead.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ from vmcp_platform import tokens
 
 COOKIE_PREFIX = "vmcp_oauth_"
 COOKIE_PATH = "/oauth/callback"
+HOST_ONLY_PREFIX = "__Host-"
+
+
+def _secure() -> bool:
+    return settings.PUBLIC_BASE_URL.startswith("https://")
+
+
+def cookie_path() -> str:
+    """Where the cookie lives: ``/`` for a ``__Host-`` cookie (https), else the callback."""
+    return "/" if _secure() else COOKIE_PATH
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,8 @@ class BrowserBinding:
 
 def browser_cookie_name(state: str) -> str:
     """The cookie that belongs to this state (a prefix of the state's hash, nothing secret)."""
-    return COOKIE_PREFIX + tokens.hash_token(state)[:16]
+    prefix = HOST_ONLY_PREFIX if _secure() else ""
+    return prefix + COOKIE_PREFIX + tokens.hash_token(state)[:16]
 
 
 def browser_binding_new(*, state: str, max_age: int) -> tuple[BrowserBinding, str]:
@@ -53,7 +69,8 @@ def browser_binding_new(*, state: str, max_age: int) -> tuple[BrowserBinding, st
         name=browser_cookie_name(state),
         value=value,
         max_age=max_age,
-        secure=settings.PUBLIC_BASE_URL.startswith("https://"),
+        path=cookie_path(),
+        secure=_secure(),
     )
     return binding, tokens.hash_token(value)
 

@@ -22,6 +22,7 @@ import os
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -43,6 +44,18 @@ def max_response_bytes() -> int:
 
 def call_timeout() -> float:
     return float(getattr(settings, "VMCP_TOOL_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS))
+
+
+def ask_uncompressed(headers: Any) -> None:
+    """Ask for the body as it is: the size bounds count the bytes received, and the clients
+    decompress after them, so a small gzip bomb would otherwise inflate past every bound."""
+    headers["Accept-Encoding"] = "identity"
+
+
+def is_compressed(headers: Any) -> bool:
+    """A response compressed although we asked for identity: refused, never decompressed."""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    return encoding not in ("", "identity")
 
 
 def _refuse_declared_size(response: httpx.Response, limit: int) -> bool:
@@ -75,7 +88,11 @@ class BoundedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         limit = max_response_bytes()  # read per request: the pool outlives a settings change
+        ask_uncompressed(request.headers)
         response = await self._inner.handle_async_request(request)
+        if is_compressed(response.headers):
+            await response.aclose()
+            raise ResponseTooLarge("a compressed response was refused (identity was asked)")
         if _refuse_declared_size(response, limit):
             await response.aclose()
             raise ResponseTooLarge(f"response larger than {limit} bytes")
@@ -112,7 +129,11 @@ class BoundedSyncTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         limit = max_response_bytes()
+        ask_uncompressed(request.headers)
         response = self._inner.handle_request(request)
+        if is_compressed(response.headers):
+            response.close()
+            raise ResponseTooLarge("a compressed response was refused (identity was asked)")
         if _refuse_declared_size(response, limit):
             response.close()
             raise ResponseTooLarge(f"response larger than {limit} bytes")
@@ -181,7 +202,9 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout: float) -> bytes:
         timeout=timeout,
     ) as client:
         try:
-            with client.stream("GET", url) as response:
+            with client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
+                if is_compressed(response.headers):
+                    raise FetchFailed("answered with a compressed body (identity was asked)")
                 if response.is_redirect:
                     raise FetchFailed(f"answered HTTP {response.status_code} (a redirect)")
                 if not response.is_success:

@@ -135,7 +135,8 @@ def _check_addresses(host: str, addresses: Iterable[str], *, field: str) -> list
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         if not is_public_address(ip):
             raise UnsafeUrl(
-                f"{field}: {host} resolves to a non-public address ({ip}); refusing to connect.",
+                # Not the address itself: that would let a tenant admin map internal names.
+                f"{field}: {host} resolves to a non-public address; refusing to connect.",
                 details={"field": field, "host": host},
             )
         checked.append(str(ip))

@@ -16,6 +16,7 @@ import httpx2
 from django.conf import settings
 
 from .backends import guarded_httpx2_transport
+from .clients import ask_uncompressed, is_compressed
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 POOL_LIMITS = {"max_connections": 200, "max_keepalive_connections": 50}
@@ -55,9 +56,16 @@ class SizeGuard(httpx2.AsyncBaseTransport):
         self._inner = inner
         self.limit = limit
         self.exceeded = False
+        self.compressed = False
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        ask_uncompressed(request.headers)
         response = await self._inner.handle_async_request(request)
+        if is_compressed(response.headers):
+            # Counted bytes are compressed ones and the client inflates after the guard: refuse.
+            await response.aclose()
+            self.compressed = True
+            raise _TooLarge("a compressed response was refused (identity was asked)")
         assert isinstance(response.stream, httpx2.AsyncByteStream)
         return httpx2.Response(
             status_code=response.status_code,

@@ -20,6 +20,7 @@ from connectors.openapi.loader import (
     validate_document,
 )
 from vmcp_platform.egress import FetchFailed, check_url, fetch_bytes
+from vmcp_platform.egress.headers import is_transport_header
 
 from .rules import HEADER_NAME_RE, invalid
 
@@ -106,6 +107,8 @@ def _validate_auth(auth: Any) -> dict[str, Any]:
         )
     if not HEADER_NAME_RE.match(name):
         raise invalid("auth.name must be a valid header, query or cookie name.", field="auth")
+    if auth["in"] == "header" and (is_transport_header(name) or name.lower() == "cookie"):
+        raise invalid(f"auth.name {name!r} is a header the transport owns.", field="auth")
     return {"kind": "api_key", "in": auth["in"], "name": name}
 
 

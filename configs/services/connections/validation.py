@@ -12,6 +12,7 @@ from configs.selectors import MCP_CONNECTOR, connection_secret_keys
 from connectors import get_connector
 from connectors.openapi import OPENAPI_CONNECTOR
 from vmcp_platform.egress import check_url
+from vmcp_platform.egress.headers import TRANSPORT_HEADERS
 
 from .openapi import openapi_validate_stored
 from .rules import HEADER_NAME_RE, invalid
@@ -28,20 +29,14 @@ MCP_SETTINGS = frozenset({"server_url", "header_name"})
 # (or hosts the operator lists in VMCP_SSRF_ALLOWED_HOSTS) are accepted.
 PROVIDER_URL_KEYS = ("api_base_url", "authorize_url", "token_url", "revoke_url")
 # Headers the transport itself owns; letting a tenant set them would break or smuggle requests.
-RESERVED_HEADERS = frozenset(
-    {
-        "host",
-        "content-length",
-        "content-type",
-        "transfer-encoding",
-        "connection",
-        "accept",
-        "mcp-session-id",
-        "mcp-protocol-version",
-        "last-event-id",
-        "cookie",
-    }
-)
+RESERVED_HEADERS = TRANSPORT_HEADERS | {
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+    "cookie",
+}
 MAX_SECRET_CHARS = 8192
 
 
