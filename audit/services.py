@@ -112,22 +112,63 @@ def audit_record(
     """
     metrics.count_audit_written(event_type)
     return AuditEvent.objects.create(
-        occurred_at=occurred_at or timezone.now(),
-        event_type=event_type,
-        outcome=outcome,
-        actor=_redact_actor(actor)[:255],
-        identifier=identifier[:255],
-        error_code=error_code[:64],
-        session_token_id=session_token_id,
-        config_id=config_id,
-        connection_name=connection_name[:100],
-        account_id=account_id,
-        tool_name=tool_name[:128],
-        latency_ms=latency_ms,
-        request_id=request_id[:64],
-        agent_run_id=redact(agent_run_id)[:128],
-        extra=_bounded(sanitize(extra or {})),
+        **audit_row(
+            event_type=event_type,
+            outcome=outcome,
+            actor=actor,
+            identifier=identifier,
+            error_code=error_code,
+            session_token_id=session_token_id,
+            config_id=config_id,
+            connection_name=connection_name,
+            account_id=account_id,
+            tool_name=tool_name,
+            latency_ms=latency_ms,
+            request_id=request_id,
+            agent_run_id=agent_run_id,
+            extra=extra,
+            occurred_at=occurred_at,
+        )
     )
+
+
+def audit_row(
+    *,
+    event_type: str,
+    outcome: str = Outcome.OK,
+    actor: str = "",
+    identifier: str = "",
+    error_code: str = "",
+    session_token_id: uuid.UUID | str | None = None,
+    config_id: uuid.UUID | str | None = None,
+    connection_name: str = "",
+    account_id: int | None = None,
+    tool_name: str = "",
+    latency_ms: int | None = None,
+    request_id: str = "",
+    agent_run_id: str = "",
+    extra: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The column values of one audit row, redacted and truncated (what ``audit_record`` writes;
+    the gateway's batched writer inserts the same values without the ORM)."""
+    return {
+        "occurred_at": occurred_at or timezone.now(),
+        "event_type": event_type,
+        "outcome": outcome,
+        "actor": _redact_actor(actor)[:255],
+        "identifier": identifier[:255],
+        "error_code": error_code[:64],
+        "session_token_id": session_token_id,
+        "config_id": config_id,
+        "connection_name": connection_name[:100],
+        "account_id": account_id,
+        "tool_name": tool_name[:128],
+        "latency_ms": latency_ms,
+        "request_id": request_id[:64],
+        "agent_run_id": redact(agent_run_id)[:128],
+        "extra": _bounded(sanitize(extra or {})),
+    }
 
 
 def audit_record_for_tenant(*, tenant: Any, **fields: Any) -> AuditEvent:

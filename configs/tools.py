@@ -76,16 +76,21 @@ def _exposed(mapping: ToolMapping, name: str, tool: dict[str, Any]) -> ExposedTo
 
 def config_exposed_tools(config: McpConfig) -> list[ExposedTool]:
     """Every tool the config exposes, unique by exposed name (first mapping wins a late clash)."""
+    return exposed_tools_of(config_mappings(config), config_id=config.pk)
+
+
+def exposed_tools_of(mappings: list[ToolMapping], *, config_id: object) -> list[ExposedTool]:
+    """``config_exposed_tools`` over mappings the caller read (the warm path's own query)."""
     seen: set[str] = set()
     result = []
-    for mapping in config_mappings(config):
+    for mapping in mappings:
         for tool in mapping_exposed_tools(mapping):
             if tool.exposed_name in seen:
                 # Validation forbids clashes, but a tool added later to a "*" connection can
                 # still collide; hiding the newcomer keeps the existing tool stable.
                 logger.warning(
                     "config %s: tool %s.%s hidden, its name %r is taken",
-                    config.pk,
+                    config_id,
                     tool.connection.name,
                     tool.tool_name,
                     tool.exposed_name,

@@ -8,12 +8,13 @@ from django.urls import URLPattern, re_path
 
 from gateway.mcp.consumer import McpConsumer
 from gateway.mcp.not_found import mcp_not_found
+from gateway.warm.audit import enabled as warm_enabled
 from tenants.asgi import TenantASGIMiddleware
 
 mcp_routes: list[URLPattern] = [
     re_path(
         r"^t/(?P<tenant>[^/]+)/mcp/(?P<config_id>[^/]+)/?$",
-        TenantASGIMiddleware(McpConsumer.as_asgi()),
+        TenantASGIMiddleware(McpConsumer.as_asgi(), defer=warm_enabled),
         name="mcp-endpoint",
     ),
     # Anything else under the MCP prefix answers JSON too, never Django's HTML pages.

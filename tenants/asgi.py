@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from .middleware import TENANT_PATH_RE
 from .selectors import tenant_get_by_slug
@@ -32,6 +32,10 @@ RETRY_AFTER_SECONDS = "5"
 
 
 def _lookup(slug: str) -> Any:
+    # The MCP consumer skips Channels' per-message ``close_old_connections`` hop (its warm path
+    # needs no Django connection), so the ORM paths drop a dead or expired connection here.
+    if not connection.in_atomic_block:
+        close_old_connections()
     connection.set_schema_to_public()
     return tenant_get_by_slug(slug)
 
@@ -41,15 +45,25 @@ async def tenant_for_slug(slug: str) -> Any:
 
 
 class TenantASGIMiddleware:
-    """Puts the path's tenant in ``scope["tenant"]``; answers 404 for an unknown one."""
+    """Puts the path's tenant in ``scope["tenant"]``; answers 404 for an unknown one.
 
-    def __init__(self, inner: Any) -> None:
+    ``defer`` (a callable, read per request): leave ``scope["tenant"]`` None and put the slug in
+    ``scope["tenant_slug"]``; the app resolves the tenant itself (the MCP consumer's warm path
+    reads it in the same statement as the token) and must answer ``not_found`` the same way.
+    """
+
+    def __init__(self, inner: Any, defer: Any = None) -> None:
         self.inner = inner
+        self.defer = defer
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.inner(scope, receive, send)
         match = TENANT_PATH_RE.match(scope.get("path", ""))
+        if match and self.defer is not None and self.defer():
+            return await self.inner(
+                dict(scope, tenant=None, tenant_slug=match["slug"]), receive, send
+            )
         try:
             tenant = await tenant_for_slug(match["slug"]) if match else None
         except (OperationalError, InterfaceError):
@@ -60,6 +74,16 @@ class TenantASGIMiddleware:
             await _not_found(send)
             return None
         return await self.inner(dict(scope, tenant=tenant), receive, send)
+
+
+async def not_found(send: Any) -> None:
+    """The 404 of an unknown or suspended tenant (JSON, the platform's error shape)."""
+    await _not_found(send)
+
+
+async def unavailable(send: Any) -> None:
+    """The 503 of a tenant lookup the database could not answer."""
+    await _unavailable(send)
 
 
 async def _not_found(send: Any) -> None:

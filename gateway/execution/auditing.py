@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.models import EventType, Outcome
-from audit.services import audit_record, sanitize
+from audit.services import audit_record, audit_row, sanitize
 from audit.spool import spool_push
 from tenants.models import Tenant
 from vmcp_platform.errors import ApplicationError, ServiceUnavailable
@@ -55,6 +56,8 @@ class CallRecord:
     account_id: int | None = None
     arguments: dict[str, Any] | None = None  # only when the tenant stores arguments
     provider_seconds: float = 0.0  # the provider call's share of the latency (metrics)
+    # (schema, row) → awaits the row's commit; None: the ORM path (``gateway.warm.audit``).
+    writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self.connection_name = wire_text(self.connection_name, max_len=100)
@@ -112,7 +115,12 @@ async def _write(call: CallRecord, **row: Any) -> Exception | None:
     fields = _fields(call, **row)
     occurred_at = timezone.now()  # kept by a spooled row, so it is replayed with this time
     try:
-        await traced(AUDIT, run_db(_insert, call.tenant, fields, occurred_at))
+        if call.writer is not None:
+            # The warm MCP path's group commit: committed when this returns.
+            row = audit_row(**fields, occurred_at=occurred_at)
+            await traced(AUDIT, call.writer(call.tenant.schema_name, row))
+        else:
+            await traced(AUDIT, run_db(_insert, call.tenant, fields, occurred_at))
     except Exception as exc:
         logger.exception("audit row for execution %s refused; spooling it", call.execution_id)
         await spool_push(
@@ -164,6 +172,7 @@ async def tool_denial_record(
     session_token_id: Any = None,
     request_id: str = "",
     agent_run_id: str = "",
+    writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
     """Audit a call refused before it reached ``tool_execute`` (e.g. a name not in the config).
 
@@ -181,6 +190,7 @@ async def tool_denial_record(
         request_id=request_id,
         agent_run_id=agent_run_id,
         execution_id=str(uuid.uuid4()),
+        writer=writer,
     )
     failure = await _write(
         call, event_type=EventType.TOOL_DENIED, outcome=Outcome.DENIED, error_code=error_code

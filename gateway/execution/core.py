@@ -89,13 +89,14 @@ from vmcp_platform.sanitize import is_clean_text, wire_text
 from .auditing import CallRecord, call_denied, call_recorded
 from .db import run_db
 from .failures import error_result, provider_failure
-from .validation import arguments_validate
+from .validation import UNSET, arguments_validate
 
 logger = logging.getLogger(__name__)
 
 MCP_CONNECTOR = "mcp"
 
 ProgressCallback = Callable[..., Awaitable[None]]
+AuditWriter = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 # JSON-RPC errors of an upstream MCP server that are about the agent's own request, so they are
 # relayed as that error (ProviderError.details["jsonrpc_code"/"jsonrpc_data"]) rather than turned
@@ -115,7 +116,10 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True)
-class _Prepared:
+class Prepared:
+    """What a call needs before it runs: read by ``_prepare`` (ORM) or handed in by the warm MCP
+    path (``gateway.warm.state``, read fresh by its one statement and its tool index)."""
+
     connection: Connection
     definition: dict[str, Any] | None
     urls: dict[str, Any]
@@ -160,7 +164,7 @@ _PREPARE_SQL: str | None = None
 
 def _prepare_fast(
     tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
-) -> _Prepared | None:
+) -> Prepared | None:
     """``_prepare`` in one query; None when the slow path must decide (errors, odd input)."""
     from configs.selectors import connection_effective_urls, connection_tools
 
@@ -179,7 +183,7 @@ def _prepare_fast(
             (d for d in connection_tools(connection) if d.get("name") == tool_name), None
         )
         urls = connection_effective_urls(connection) if definition is not None else {}
-    return _Prepared(
+    return Prepared(
         connection=connection,
         definition=definition,
         urls=urls,
@@ -190,7 +194,7 @@ def _prepare_fast(
     )
 
 
-def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> _Prepared:
+def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> Prepared:
     from configs.selectors import connection_effective_urls, connection_get, connection_tools
 
     prepared = _prepare_fast(tenant, connection_name, tool_name, config_id)
@@ -213,7 +217,7 @@ def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: An
                 .values_list("rate_limit_per_minute", flat=True)
                 .first()
             )
-    return _Prepared(
+    return Prepared(
         connection=connection,
         definition=definition,
         urls=urls,
@@ -319,6 +323,9 @@ async def tool_execute(
     agent_run_id: str = "",
     progress_callback: ProgressCallback | None = None,
     log_callback: ProgressCallback | None = None,
+    prepared: Prepared | None = None,
+    validator: Any = UNSET,
+    writer: AuditWriter | None = None,
 ) -> ExecutionResult:
     """Run one tool for one end user; see the module docstring for what raises and what returns.
 
@@ -337,6 +344,7 @@ async def tool_execute(
         request_id=request_id,
         agent_run_id=agent_run_id,
         execution_id=str(uuid.uuid4()),
+        writer=writer,
     )
     observed.note_execution(call.execution_id)
     # Lookups take the values as given; one that the database could not even compare (a NUL)
@@ -350,10 +358,11 @@ async def tool_execute(
             details={"identifier": "invalid"},
         )
         raise await call_denied(call, invalid)
-    try:
-        prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
-    except NotFound as exc:
-        raise await call_denied(call, exc, error_code="unknown_connection") from exc
+    if prepared is None:
+        try:
+            prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
+        except NotFound as exc:
+            raise await call_denied(call, exc, error_code="unknown_connection") from exc
     if prepared.store_arguments and isinstance(arguments, dict):
         call.arguments = arguments
     connection = prepared.connection
@@ -370,6 +379,7 @@ async def tool_execute(
             tool_name=exposed_name or tool_name,
             schema=definition.get("inputSchema"),
             arguments=arguments,
+            validator=validator,
         )
         limits = limits_for(
             schema=tenant.schema_name,

@@ -59,10 +59,27 @@ def _compiled(cache_key: str, schema: dict[str, Any]) -> Validator | None:
     return validator
 
 
+def compiled_validator(cache_key: str, schema: dict[str, Any] | None) -> Validator | None:
+    """The validator to pass to ``arguments_validate`` (None: nothing to check), compiled once by
+    a caller that keeps it with the tool definition (the warm path's tool index)."""
+    return _compiled(cache_key, schema) if schema else None
+
+
+UNSET: Any = object()  # "no precompiled validator given"
+
+
 def arguments_validate(
-    *, cache_key: str, tool_name: str, schema: dict[str, Any] | None, arguments: Any
+    *,
+    cache_key: str,
+    tool_name: str,
+    schema: dict[str, Any] | None,
+    arguments: Any,
+    validator: Any = UNSET,
 ) -> None:
-    """Raise ``ValidationFailed`` naming the field path and the problem (never the value)."""
+    """Raise ``ValidationFailed`` naming the field path and the problem (never the value).
+
+    ``validator``: from ``compiled_validator`` for this very schema (skips hashing the schema).
+    """
     if not isinstance(arguments, dict):
         raise ValidationFailed(
             f"Invalid arguments for tool '{tool_name}': arguments must be a JSON object.",
@@ -70,7 +87,8 @@ def arguments_validate(
         )
     if not schema:
         return
-    validator = _compiled(cache_key, schema)
+    if validator is UNSET:
+        validator = _compiled(cache_key, schema)
     if validator is None:
         return
     # Shallowest first (the most useful to fix first); str() because paths mix keys and indexes.

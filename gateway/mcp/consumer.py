@@ -22,14 +22,20 @@ import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
 from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
-from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
+from gateway.warm.audit import writer as audit_writer
+from gateway.warm.state import NotWarm, WarmAuth, warm_authenticate
+from tenants.asgi import not_found as tenant_not_found
+from tenants.asgi import tenant_for_slug
+from vmcp_platform.errors import AuthenticationFailed, NotFound, ServiceUnavailable
 from vmcp_platform.observability import metrics
 from vmcp_platform.observability import request as observed
+from vmcp_platform.tokens import SESSION_TOKEN_PREFIX, is_well_formed
 
 from . import limits, streams
 from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
@@ -78,6 +84,14 @@ def _with_retry(exc: JsonRpcError, headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
     """``/t/<tenant>/mcp/<config_id>`` (with or without the trailing slash)."""
 
@@ -96,6 +110,16 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             await await_many_dispatch([receive], self.dispatch)
         except StopConsumer:
             pass
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch runs ``close_old_connections`` on the shared sync thread before
+        # every message: a hop per request that the warm path (no Django connection) does not
+        # need. The ORM paths do it themselves where they start (``tenants.asgi._lookup``,
+        # ``http.authenticate``, ``run_db``).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def send(self, message: dict[str, Any]) -> None:
         # Every writer (responses and streams) ends here: know whether a status went out, so a
@@ -118,9 +142,13 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
     async def handle(self, body: bytes) -> None:
         self.headers = Headers(self.scope.get("headers", []))
         self.tenant = self.scope["tenant"]
-        observed.note_tenant(self.tenant.slug)
         self.config_id = self.scope["url_route"]["kwargs"]["config_id"]
+        self._warm: WarmAuth | AuthenticationFailed | None = None
         try:
+            if self.tenant is None and not await self._resolve_tenant():
+                await tenant_not_found(self.base_send)
+                return
+            observed.note_tenant(self.tenant.slug)  # only a tenant found in the database
             await self._handle(body)
         except StopConsumer:
             raise
@@ -177,12 +205,52 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         else:
             await self._delete()
 
+    async def _resolve_tenant(self) -> bool:
+        """The tenant the middleware deferred: read with the token by the warm path's one
+        statement when it applies (a POST with a well-formed token), else the ORM lookup."""
+        slug = self.scope["tenant_slug"]
+        secret = bearer_token(self.headers)
+        if (
+            self.scope["method"] == "POST"
+            and secret is not None
+            and is_well_formed(secret, SESSION_TOKEN_PREFIX)
+            and _is_uuid(self.config_id)
+        ):
+            try:
+                self._warm = await warm_authenticate(
+                    slug=slug, config_id=self.config_id, secret=secret
+                )
+            except NotFound:
+                return False
+            except NotWarm:
+                self._warm = None  # the ORM path decides, as it always did
+            except AuthenticationFailed as refused:
+                self._warm = refused  # answered at the usual point, after Host/Origin
+                self.tenant = await tenant_for_slug(slug)
+                return self.tenant is not None
+            else:
+                self.tenant = self._warm.tenant
+                return True
+        self.tenant = await tenant_for_slug(slug)
+        return self.tenant is not None
+
     async def _authenticate(self) -> Principal:
-        try:
-            uuid.UUID(str(self.config_id))
-        except ValueError:
-            raise HttpRefusal(404, "Not found: no such MCP server") from None
+        if not _is_uuid(self.config_id):
+            raise HttpRefusal(404, "Not found: no such MCP server")
         source = limits.request_source(self.scope, self.headers)
+        if isinstance(self._warm, WarmAuth):
+            # A valid token gets in whatever its source's failure count (limits.auth_blocked),
+            # so the warm path needs no Redis round trip for it.
+            warm = self._warm
+            if warm.state.touch:
+                audit_writer().touch(warm.tenant.schema_name, warm.token_id)
+            return Principal(
+                tenant=warm.tenant,
+                config=warm.config,
+                token_id=warm.token_id,
+                identifier=warm.identifier,
+                warm=warm.state,
+            )
         blocked = await limits.auth_blocked(source)
         secret = bearer_token(self.headers)
         challenge = (
@@ -198,6 +266,8 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 headers={"WWW-Authenticate": challenge},
             )
         try:
+            if isinstance(self._warm, AuthenticationFailed):
+                raise self._warm
             return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
         except AuthenticationFailed as exc:
             if blocked is not None:

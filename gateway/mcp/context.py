@@ -38,6 +38,9 @@ class Principal:
     config: Any  # configs.models.McpConfig (detached; read-only here)
     token_id: str
     identifier: str
+    # gateway.warm.state.WarmState when the warm path authenticated the request: its fresh
+    # limits and tool index replace the ORM reads below. None: the ORM path.
+    warm: Any = None
 
     @property
     def config_id(self) -> str:
@@ -76,3 +79,22 @@ def lookup_tool(principal: Principal, name: str) -> Any | None:
 
     with tenant_context(principal.tenant):
         return config_tool_lookup(principal.config, name)
+
+
+async def find_tools(principal: Principal) -> list[Any]:
+    """``exposed_tools`` from the warm path's index, or through the ORM (sync thread)."""
+    if principal.warm is not None:
+        return principal.warm.index.tools
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(exposed_tools)(principal)
+
+
+async def find_tool(principal: Principal, name: str) -> Any | None:
+    """``lookup_tool`` from the warm path's index, or through the ORM (sync thread)."""
+    if principal.warm is not None:
+        indexed = principal.warm.index.by_name.get(name)
+        return None if indexed is None else indexed.exposed
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(lookup_tool)(principal, name)

@@ -18,8 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from .context import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -33,7 +31,7 @@ from .context import (
     Notify,
     Principal,
     RequestContext,
-    exposed_tools,
+    find_tools,
     lookup_tool,
 )
 from .jsonrpc import (
@@ -179,7 +177,7 @@ def _decode_cursor(cursor: Any) -> int:
 
 async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     offset = _decode_cursor(params["cursor"]) if params.get("cursor") is not None else 0
-    tools = await sync_to_async(exposed_tools)(ctx.principal)
+    tools = await find_tools(ctx.principal)
     if offset > len(tools):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
     page = tools[offset : offset + PAGE_SIZE]

@@ -7,7 +7,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db import connection as db_connection
 from django.http.request import split_domain_port, validate_host
 from django_tenants.utils import tenant_context
 
@@ -93,6 +94,8 @@ def authenticate(tenant: Any, config_id: str, secret: str) -> Principal:
     """Sync: the token's principal in this tenant (AuthenticationFailed otherwise)."""
     from configs.services.tokens import session_token_authenticate
 
+    if not db_connection.in_atomic_block:
+        close_old_connections()  # see McpConsumer.dispatch: Channels' own call is skipped
     try:
         with tenant_context(tenant):
             token = session_token_authenticate(config_id=config_id, secret=secret)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from mcp.shared.inbound import (
     classify_inbound_request,
@@ -19,7 +18,7 @@ from mcp.shared.inbound import (
 from vmcp_platform.sanitize import wire_json
 
 from . import limits, streams
-from .context import lookup_tool
+from .context import find_tool
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
     HEADER_MISMATCH,
@@ -106,7 +105,7 @@ class ModernWire:
         arguments = message.params.get("arguments") or {}
         if not isinstance(name, str) or not isinstance(arguments, dict):
             return
-        exposed = await sync_to_async(lookup_tool)(self.principal, name)
+        exposed = await find_tool(self.principal, name)
         if exposed is None:
             return
         rejection = validate_mcp_param_headers(

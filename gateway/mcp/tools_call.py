@@ -12,8 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
-
 from vmcp_platform.errors import (
     ApplicationError,
     ProviderError,
@@ -25,7 +23,7 @@ from vmcp_platform.logging import redact
 from vmcp_platform.observability.tracing import AUTHORIZE, traced
 from vmcp_platform.sanitize import is_clean_text, wire_request_id, wire_text
 
-from .context import LOG_LEVEL_META_KEY, LOG_LEVELS, Notify, RequestContext, lookup_tool
+from .context import LOG_LEVEL_META_KEY, LOG_LEVELS, Notify, RequestContext, find_tool
 from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -68,11 +66,43 @@ async def _unknown_tool(ctx: RequestContext, name: str, request_id: str) -> Json
             config_id=principal.config_id,
             session_token_id=principal.token_id,
             request_id=request_id,
+            writer=_warm_writer(principal),
         )
     except ServiceUnavailable as exc:
         return _unavailable(exc)
     suffix = "…" if len(name) > TOOL_NAME_MAX else ""
     return JsonRpcError(INVALID_PARAMS, f"Unknown tool: {shown}{suffix}")
+
+
+def _warm_writer(principal: Any) -> Any:
+    if principal.warm is None:
+        return None
+    from gateway.warm.audit import writer
+
+    return writer().write
+
+
+def _warm_kwargs(principal: Any, name: str) -> dict[str, Any]:
+    """What the warm path read already, so ``tool_execute`` makes no ORM read of its own."""
+    warm = principal.warm
+    if warm is None:
+        return {}
+    from gateway.execution.core import Prepared
+
+    indexed = warm.index.by_name[name]
+    return {
+        "prepared": Prepared(
+            connection=indexed.exposed.connection,
+            definition=indexed.exposed.definition,
+            urls=indexed.urls,
+            tenant_limit=warm.tenant_limit,
+            user_limit=warm.user_limit,
+            config_limit=warm.config_limit,
+            store_arguments=warm.store_arguments,
+        ),
+        "validator": indexed.validator,
+        "writer": _warm_writer(principal),
+    }
 
 
 async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -95,7 +125,7 @@ async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, A
     # no exposed tool can have (controls, NUL, oversize) is unknown without a lookup.
     exposed = None
     if is_clean_text(name, max_len=TOOL_NAME_MAX):
-        exposed = await traced(AUTHORIZE, sync_to_async(lookup_tool)(principal, name))
+        exposed = await traced(AUTHORIZE, find_tool(principal, name))
     if exposed is None:
         raise await _unknown_tool(ctx, name, request_id)
 
@@ -121,6 +151,7 @@ async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, A
             request_id=request_id,
             agent_run_id=agent_run_id,
             **kwargs,
+            **_warm_kwargs(principal, name),
         )
     except ValidationFailed as exc:
         return _error_result(exc.message, ctx)

@@ -230,6 +230,9 @@ SPECTACULAR_SETTINGS = {
 # production unless the operator opts in.
 VMCP_SSRF_ALLOWED_HOSTS = env_list("VMCP_SSRF_ALLOWED_HOSTS", [])
 VMCP_ALLOWED_ORIGINS = env_list("VMCP_ALLOWED_ORIGINS", [PUBLIC_BASE_URL])
+# The MCP endpoint's warm path (gateway/warm): tools/call and tools/list authorized by one
+# async statement, audit rows by group commit. Off: everything goes through the ORM.
+VMCP_MCP_WARM_PATH = env_bool("VMCP_MCP_WARM_PATH", True)
 VMCP_CONNECT_LINK_TTL_SECONDS = env_int("VMCP_CONNECT_LINK_TTL_SECONDS", 15 * 60)
 VMCP_MCP_SESSION_TTL_SECONDS = env_int("VMCP_MCP_SESSION_TTL_SECONDS", 60 * 60)
 
