@@ -31,6 +31,7 @@ from configs.models import SessionToken
 from configs.services.tokens import LAST_USED_RESOLUTION
 from gateway.execution.db import run_db
 from vmcp_platform.errors import ServiceUnavailable
+from vmcp_platform.observability import metrics
 
 from . import pool
 
@@ -68,6 +69,7 @@ class GroupWriter:
         self._kick()
         # shield: a cancelled caller (client gone) must not cancel the batch others wait on.
         await asyncio.shield(future)
+        metrics.count_audit_written(row["event_type"])  # committed (the ORM path counts too)
 
     def touch(self, schema: str, token_id: str) -> None:
         """``last_used_at = now()`` for this token with the next batch (not awaited)."""
