@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
 from .jsonrpc import RequestId
@@ -85,8 +86,6 @@ async def find_tools(principal: Principal) -> list[Any]:
     """``exposed_tools`` from the warm path's index, or through the ORM (sync thread)."""
     if principal.warm is not None:
         return principal.warm.index.tools
-    from asgiref.sync import sync_to_async
-
     return await sync_to_async(exposed_tools)(principal)
 
 
@@ -95,6 +94,4 @@ async def find_tool(principal: Principal, name: str) -> Any | None:
     if principal.warm is not None:
         indexed = principal.warm.index.by_name.get(name)
         return None if indexed is None else indexed.exposed
-    from asgiref.sync import sync_to_async
-
     return await sync_to_async(lookup_tool)(principal, name)

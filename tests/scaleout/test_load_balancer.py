@@ -149,44 +149,54 @@ async def test_killing_a_web_process_mid_run_loses_no_completed_call(
     after_kill: list[str] = []
 
     transport_errors: list[BaseException] = []
+    mark, sessions, killed, i = 0, 0, False, 0
+
+    async def one(session, run_id: str) -> None:  # noqa: ANN001
+        try:
+            result = await session.call_tool("echo", {"text": run_id}, meta={"agentRunId": run_id})
+        except Exception:  # the call in flight on the dying process, if any
+            failed.append(run_id)
+            return
+        (completed if result.is_error is False else failed).append(run_id)
+
     try:
-        async with agent.client(mode) as session:
-
-            async def one(run_id: str) -> None:
-                try:
-                    result = await session.call_tool(
-                        "echo", {"text": run_id}, meta={"agentRunId": run_id}
-                    )
-                except Exception:  # the call in flight on the dying process, if any
-                    failed.append(run_id)
-                    return
-                (completed if result.is_error is False else failed).append(run_id)
-
+        # The SDK ends a session whose connection died (the call in flight, or on the legacy
+        # wire its standalone GET stream, when either was on the killed process); the client
+        # recovers by opening a new session, once. A call cut off that way is re-sent under a
+        # new run id, so "exactly one audit row per completed run" still holds.
+        while i < calls and sessions < 2:
+            sessions += 1
             try:
-                for i in range(calls):
-                    if i == kill_after:
-                        # Mid-run: another call is in flight while the process dies.
-                        in_flight = asyncio.ensure_future(one(f"{mode}-{i}"))
-                        await asyncio.sleep(0.002)
-                        await sync_to_async(cluster.kill)(victim)
-                        await in_flight
-                        mark = len(agent.served_by)
-                        continue
-                    await one(f"{mode}-{i}")
-            finally:
-                survivors = {w.name for w in cluster.webs if w is not victim}
-                await sync_to_async(cluster.wait_until_serving)(survivors)
-                after_kill = agent.served_by[mark:]
-                # Back for the other tests (after the requests above proved it out of rotation).
-                await sync_to_async(cluster.revive)(victim)
-    except* httpx2.TransportError as group:
-        # The SDK re-raises, when the client closes, the transport error of a request whose
-        # connection died (the one in flight at the kill); the calls after it were unaffected.
-        transport_errors.extend(group.exceptions)
+                async with agent.client(mode) as session:
+                    while i < calls:
+                        run_id = f"{mode}-{i}" if sessions == 1 else f"{mode}-{i}-again"
+                        if i == kill_after and not killed:
+                            # Mid-run: another call is in flight while the process dies.
+                            killed = True
+                            in_flight = asyncio.ensure_future(one(session, run_id))
+                            await asyncio.sleep(0.002)
+                            # Taken before the kill: when the session dies with the process, the
+                            # cancellation lands on the next await, which is the kill itself.
+                            mark = len(agent.served_by)
+                            await sync_to_async(cluster.kill)(victim)
+                            await in_flight
+                        else:
+                            await one(session, run_id)
+                        i += 1
+            except* httpx2.TransportError as group:
+                transport_errors.extend(group.exceptions)
+    finally:
+        survivors = {w.name for w in cluster.webs if w is not victim}
+        await sync_to_async(cluster.wait_until_serving)(survivors)
+        after_kill = agent.served_by[mark:]
+        # Back for the other tests (after the requests above proved it out of rotation).
+        await sync_to_async(cluster.revive)(victim)
 
-    # At most the one call in flight at the kill failed; every later call went through.
-    assert len(failed) <= 1 and set(failed) <= {f"{mode}-{kill_after}"}, failed
-    assert len(transport_errors) <= len(failed), transport_errors
+    # At most the call in flight at the kill failed, and (when the session went down with the
+    # process) the one call the ending session cut off.
+    assert len(failed) <= 1 + (sessions - 1), failed
+    # The kill cost at most the one session; the client got going again on the next request.
+    assert i == calls and (sessions == 1 or transport_errors), (i, sessions)
     assert len(completed) >= calls - 1
     # Requests after the kill were all served by the survivors (HAProxy re-sent the ones it
     # tried on the dead process before its health check noticed).
