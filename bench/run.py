@@ -1,13 +1,15 @@
 """vmcp benchmarks: vmcp vs direct vs FastMCP, latency, throughput, tokens, scale, ASGI server.
 
-    python bench/run.py [--quick] [--sections compare,latency,throughput,tokens,scale,asgi,profile]
-                        [--json bench/results/latest.json] [--markdown bench/results/latest.md]
+    python bench/run.py [--quick]
+        [--sections compare,latency,throughput,lb,tokens,scale,asgi,profile]
+        [--json bench/results/latest.json] [--markdown bench/results/latest.md]
 
 Against the PostgreSQL and Redis named by DATABASE_URL / REDIS_URL, or embedded ones (started
 under ./var and stopped afterwards) when those are unset. Everything runs on this machine: an
 upstream MCP server built with the ``mcp`` SDK (``bench/upstream.py``, its own process), the fake
-Google API (``tests/fakes/providers.py``), one or two gateway web processes (daphne or uvicorn
-serving ``vmcp_platform.asgi:application``), and the load generator (this process).
+Google API (``tests/fakes/providers.py``), one to three gateway web processes (daphne or uvicorn
+serving ``vmcp_platform.asgi:application``; the ``lb`` section puts 1, 2 and 3 behind Debian's
+HAProxy), and the load generator (this process).
 
 The ``compare`` section also runs a FastMCP proxy (``bench/peers/fastmcp_proxy.py``, ``fastmcp``
 pinned in ``bench/peers/requirements.txt``, installed on first use into its own virtualenv under
@@ -38,7 +40,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-ALL_SECTIONS = ("compare", "latency", "throughput", "tokens", "scale", "asgi")
+ALL_SECTIONS = ("compare", "latency", "throughput", "lb", "tokens", "scale", "asgi")
 EXTRA_SECTIONS = ("profile",)
 _t0 = time.monotonic()
 
@@ -55,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "  compare     direct vs vmcp vs a FastMCP proxy, interleaved; issue 13's targets table\n"
         "  latency     added latency over direct (c=1, c=32, tools/list, built-ins)\n"
         "  throughput  closed loop, one and two web processes\n"
+        "  lb          1, 2, 3 daphne processes behind HAProxy: calls/s, CPU s per 1k calls\n"
         "  tokens      tools/list sizes, estimated and on the wire\n"
         "  scale       1..1,000 tenants, 10k/1M session tokens and audit rows, retention purge\n"
         "  asgi        daphne vs uvicorn\n"
@@ -193,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, env: dict[str, str]) -> int:
-    from bench.harness import compare, provision, sections, servers, targets
+    from bench.harness import compare, lb, provision, sections, servers, targets
 
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -234,6 +237,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> int:
             "compare": (compare.compare_section, targets.render_compare, ()),
             "latency": (sections.latency, sections.render_latency, ()),
             "throughput": (sections.throughput_section, sections.render_throughput, ()),
+            "lb": (lb.lb_section, lb.render_lb, ()),
             "tokens": (sections.tokens_section, sections.render_tokens, ()),
             "scale": (
                 sections.scale_section,

@@ -8,57 +8,26 @@ one client's requests really landed on different processes.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bench.harness.lb import SERVED_BY, find_haproxy, haproxy_config, wait_until_serving
 from tests.conftest import BASE_DIR, _wait_for, free_port, live_env
 
-SERVED_BY = "x-served-by"
-
-HAPROXY_CFG = """\
-global
-    maxconn 1024
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 60s
-    timeout server 60s
-    timeout tunnel 60s
-    # A connection refused by a dead process is retried on another one; a request that reached
-    # a process is never replayed (a tools/call must not run twice).
-    retries 1
-    option redispatch
-
-frontend mcp
-    bind 127.0.0.1:{port}
-    default_backend web
-
-backend web
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host 127.0.0.1
-    default-server inter 300ms fall 1 rise 2
-    http-response set-header X-Served-By %[srv_name]
-{servers}
-"""
+# The HAProxy config is bench/harness/lb.py's, so the bench measures the set-up this proves.
+__all__ = ["SERVED_BY", "Cluster", "Web", "run_cluster"]
 
 
 def haproxy_binary() -> str:
     """Debian's haproxy; ``make test`` installs it (vmcp_platform.launcher) when it is missing."""
-    found = shutil.which("haproxy") or next(
-        (p for p in ("/usr/sbin/haproxy",) if Path(p).exists()), None
-    )
+    found = find_haproxy()
     if found:
         return found
     message = "haproxy is not installed: `make test` installs it, or apt-get install -y haproxy"
@@ -121,21 +90,7 @@ class Cluster:
 
     def wait_until_serving(self, expected: set[str], timeout: float = 20) -> None:
         """Until HAProxy sends requests to exactly ``expected`` (its health checks caught up)."""
-        deadline = time.monotonic() + timeout
-        seen: set[str] = set()
-        while time.monotonic() < deadline:
-            seen = set()
-            for _ in range(len(self.webs) * 3):
-                try:
-                    response = httpx.get(f"{self.url}/healthz", timeout=5)
-                except httpx.HTTPError:  # HAProxy itself still starting
-                    continue
-                if response.status_code == 200:
-                    seen.add(response.headers[SERVED_BY])
-            if seen == expected:
-                return
-            time.sleep(0.3)
-        raise AssertionError(f"HAProxy served from {seen}, expected {expected}")
+        wait_until_serving(self.url, expected, timeout)
 
 
 @contextmanager
@@ -146,12 +101,7 @@ def run_cluster(size: int, workdir: Path) -> Iterator[Cluster]:
     lb_port = free_port()
     cluster = Cluster(f"http://127.0.0.1:{lb_port}", webs, workdir)
     config = workdir / "haproxy.cfg"
-    config.write_text(
-        HAPROXY_CFG.format(
-            port=lb_port,
-            servers="\n".join(f"    server {w.name} 127.0.0.1:{w.port} check" for w in webs),
-        )
-    )
+    config.write_text(haproxy_config(lb_port, [(w.name, w.port) for w in webs]))
     subprocess.run([haproxy, "-c", "-q", "-f", str(config)], check=True)
     try:
         for web in webs:  # started together, waited for together: ~3x faster on two cores
