@@ -58,14 +58,11 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection as db_connection
-from django_tenants.utils import get_public_schema_name, tenant_context
-
 from audit.models import Outcome
-from configs.models import Connection, McpConfig
+from configs.models import Connection
 from connectors import get_connector
 from connectors.base import Tool, ToolResult
 from connectors.openapi import OPENAPI_CONNECTOR
@@ -74,7 +71,6 @@ from tenants.models import Tenant
 from vmcp_platform.egress import call_timeout, http_client
 from vmcp_platform.errors import (
     ApplicationError,
-    Conflict,
     NotFound,
     ProviderError,
     ServiceUnavailable,
@@ -89,11 +85,17 @@ from vmcp_platform.sanitize import is_clean_text, wire_text
 from .auditing import CallRecord, call_denied, call_recorded
 from .db import run_db
 from .failures import error_result, provider_failure
+from .preparation import (
+    MCP_CONNECTOR,
+    Credential,
+    Prepared,
+    account_expire_after_401,
+    credential_resolve,
+    prepare,
+)
 from .validation import UNSET, arguments_validate
 
 logger = logging.getLogger(__name__)
-
-MCP_CONNECTOR = "mcp"
 
 ProgressCallback = Callable[..., Awaitable[None]]
 AuditWriter = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -113,196 +115,6 @@ class ExecutionResult:
     # REST endpoint answers with. Empty / None when the call succeeded.
     error_code: str = ""
     error: ApplicationError | None = None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What a call needs before it runs: read by ``_prepare`` (ORM) or handed in by the warm MCP
-    path (``gateway.warm.state``, read fresh by its one statement and its tool index)."""
-
-    connection: Connection
-    definition: dict[str, Any] | None
-    urls: dict[str, Any]
-    tenant_limit: int
-    user_limit: int
-    config_limit: int | None
-    store_arguments: bool
-
-
-@dataclass(frozen=True)
-class _Credential:
-    # repr=False: a dataclass repr must never print a credential (tracebacks, debuggers).
-    value: str | None = field(repr=False)
-    upstream_headers: dict[str, str] = field(repr=False)
-    account_id: int | None
-
-
-# ------------------------------------------------------------------ ORM work (sync, per tenant)
-
-
-def _prepare_sql() -> str:
-    """One round trip for what ``_prepare`` needs: the connection row, the tenant's limits and
-    arguments setting (public schema), and the config's per-user limit."""
-    global _PREPARE_SQL
-    if _PREPARE_SQL is None:
-        q = db_connection.ops.quote_name
-        public = q(get_public_schema_name())
-        _PREPARE_SQL = (
-            f"SELECT c.*, t.rate_limit_per_minute AS prep_tenant_limit,"  # noqa: S608
-            f" t.user_rate_limit_per_minute AS prep_user_limit,"
-            f" t.store_tool_arguments AS prep_store_arguments,"
-            f" (SELECT m.rate_limit_per_minute FROM {q(McpConfig._meta.db_table)} m"
-            f" WHERE m.id = %s) AS prep_config_limit"
-            f" FROM {q(Connection._meta.db_table)} c, {public}.{q(Tenant._meta.db_table)} t"
-            f" WHERE c.name = %s AND t.id = %s"
-        )
-    return _PREPARE_SQL
-
-
-_PREPARE_SQL: str | None = None
-
-
-def _prepare_fast(
-    tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
-) -> Prepared | None:
-    """``_prepare`` in one query; None when the slow path must decide (errors, odd input)."""
-    from configs.selectors import connection_effective_urls, connection_tools
-
-    try:
-        config_uuid = None if config_id is None else uuid.UUID(str(config_id))
-    except ValueError:
-        return None
-    with tenant_context(tenant):
-        rows = list(
-            Connection.objects.raw(_prepare_sql(), [config_uuid, connection_name, tenant.pk])
-        )
-        if not rows:
-            return None
-        connection = rows[0]
-        definition = next(
-            (d for d in connection_tools(connection) if d.get("name") == tool_name), None
-        )
-        urls = connection_effective_urls(connection) if definition is not None else {}
-    return Prepared(
-        connection=connection,
-        definition=definition,
-        urls=urls,
-        tenant_limit=connection.prep_tenant_limit,
-        user_limit=connection.prep_user_limit,
-        config_limit=connection.prep_config_limit if config_id is not None else None,
-        store_arguments=connection.prep_store_arguments,
-    )
-
-
-def _prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> Prepared:
-    from configs.selectors import connection_effective_urls, connection_get, connection_tools
-
-    prepared = _prepare_fast(tenant, connection_name, tool_name, config_id)
-    if prepared is not None:
-        return prepared
-    # Limits and the arguments setting are read fresh: an admin's change applies to the next call.
-    settings_row = Tenant.objects.filter(pk=tenant.pk).values(
-        "rate_limit_per_minute", "user_rate_limit_per_minute", "store_tool_arguments"
-    )[0]
-    with tenant_context(tenant):
-        connection = connection_get(name=connection_name)
-        definition = next(
-            (d for d in connection_tools(connection) if d.get("name") == tool_name), None
-        )
-        urls = connection_effective_urls(connection) if definition is not None else {}
-        config_limit = None
-        if config_id is not None:
-            config_limit = (
-                McpConfig.objects.filter(pk=config_id)
-                .values_list("rate_limit_per_minute", flat=True)
-                .first()
-            )
-    return Prepared(
-        connection=connection,
-        definition=definition,
-        urls=urls,
-        tenant_limit=settings_row["rate_limit_per_minute"],
-        user_limit=settings_row["user_rate_limit_per_minute"],
-        config_limit=config_limit,
-        store_arguments=settings_row["store_tool_arguments"],
-    )
-
-
-def _resolve_credential(
-    tenant: Tenant, connection: Connection, identifier: str, session_token_id: Any = None
-) -> _Credential:
-    from accounts.services.accounts import token_predates_revocation
-    from accounts.services.credentials import account_credential_for_call
-    from configs.selectors import connection_upstream_headers
-    from vault.models import ConnectedAccount
-
-    with tenant_context(tenant):
-        account_id = None
-        if connection.needs_user_credentials:
-            account_id, status, token_is_older = (
-                ConnectedAccount.objects.filter(connection=connection, identifier=identifier)
-                .annotate(token_is_older=_token_predates(session_token_id))
-                .values_list("id", "status", "token_is_older")
-                .first()
-            ) or (None, None, False)
-            # Not ACTIVE: the account's own refusal below says what to do first (reconnect).
-            if token_is_older and status == ConnectedAccount.Status.ACTIVE:
-                raise token_predates_revocation(connection, identifier)
-        value = account_credential_for_call(connection=connection, identifier=identifier)
-        headers: dict[str, str] = {}
-        if connection.connector == MCP_CONNECTOR:
-            # The shared header from the vault, or this user's key — never the platform's own
-            # session token: the upstream must not be able to replay it against us.
-            headers = connection_upstream_headers(connection, credential=value)
-        elif (
-            connection.connector == OPENAPI_CONNECTOR
-            and connection.auth_type == Connection.AuthType.SHARED_HEADER
-        ):
-            from configs.selectors import connection_shared_credential
-
-            # One credential for the whole connection, from the vault.
-            value = connection_shared_credential(connection)
-        if connection.auth_type == Connection.AuthType.SHARED_HEADER and not (headers or value):
-            raise Conflict(
-                f"Connection '{connection.name}' has no shared credential set;"
-                " an admin must set it.",
-                code="connection_not_configured",
-                details={"connection_name": connection.name},
-            )
-    return _Credential(value=value, upstream_headers=headers, account_id=account_id)
-
-
-def _token_predates(session_token_id: Any) -> Any:
-    """Whether the calling session token was minted at or before the account's last revocation
-    (such a token never uses the account again: ``accounts.services.accounts``)."""
-    from django.db.models import Exists, OuterRef, Value
-
-    from configs.models import SessionToken
-
-    if session_token_id is None:  # REST execute_tool: the tenant's backend, no token
-        return Value(False)
-    return Exists(
-        SessionToken.objects.filter(
-            pk=session_token_id, created_at__lte=OuterRef("last_revoked_at")
-        )
-    )
-
-
-def _mark_expired(tenant: Tenant, connection: Connection, identifier: str, actor: str) -> None:
-    from accounts.services.accounts import account_mark_expired
-    from vault.models import ConnectedAccount
-
-    with tenant_context(tenant):
-        account = ConnectedAccount.objects.filter(
-            connection=connection, identifier=identifier
-        ).first()
-        if account is not None:
-            account_mark_expired(
-                account=account,
-                error="The provider rejected the credential during a tool call (HTTP 401).",
-                actor=actor,
-                code="provider_401",
-            )
 
 
 # ------------------------------------------------------------------ the call
@@ -360,7 +172,7 @@ async def tool_execute(
         raise await call_denied(call, invalid)
     if prepared is None:
         try:
-            prepared = await run_db(_prepare, tenant, connection_name, tool_name, config_id)
+            prepared = await run_db(prepare, tenant, connection_name, tool_name, config_id)
         except NotFound as exc:
             raise await call_denied(call, exc, error_code="unknown_connection") from exc
     if prepared.store_arguments and isinstance(arguments, dict):
@@ -391,13 +203,13 @@ async def tool_execute(
         )
         await tracing.traced(tracing.RATE_LIMIT, rate_limit_consume(limits))
         if connection.auth_type == Connection.AuthType.NONE:
-            # Nothing to read: no account, no vault, no header (what _resolve_credential returns
+            # Nothing to read: no account, no vault, no header (what credential_resolve returns
             # for this auth type), so no trip to the database thread.
-            credential = _Credential(value=None, upstream_headers={}, account_id=None)
+            credential = Credential(value=None, upstream_headers={}, account_id=None)
         else:
             credential = await tracing.traced(
                 tracing.CREDENTIAL,
-                run_db(_resolve_credential, tenant, connection, identifier, session_token_id),
+                run_db(credential_resolve, tenant, connection, identifier, session_token_id),
             )
     except ApplicationError as exc:
         raise await call_denied(call, exc) from exc
@@ -444,7 +256,7 @@ async def tool_execute(
         extra["provider_status"] = exc.provider_status
         if failure.expire_account:
             try:
-                await run_db(_mark_expired, tenant, connection, identifier, actor)
+                await run_db(account_expire_after_401, tenant, connection, identifier, actor)
             except ServiceUnavailable:
                 logger.error("could not mark account expired (execution %s)", call.execution_id)
     except ApplicationError as exc:
@@ -490,7 +302,7 @@ async def _run(
     tool: Tool | None,
     tool_name: str,
     arguments: dict[str, Any],
-    credential: _Credential,
+    credential: Credential,
     urls: dict[str, Any],
     progress_callback: ProgressCallback | None,
     *,
@@ -532,7 +344,7 @@ async def _run_openapi(
     from connectors.openapi.connector import call_tool
 
     stored = connection_openapi_tool(connection, tool_name)
-    assert stored is not None  # its definition was found by _prepare
+    assert stored is not None  # its definition was found by prepare
     settings_ = connection.settings or {}
     return await call_tool(
         definition=stored,

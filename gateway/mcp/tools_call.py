@@ -87,7 +87,7 @@ def _warm_kwargs(principal: Any, name: str) -> dict[str, Any]:
     warm = principal.warm
     if warm is None:
         return {}
-    from gateway.execution.core import Prepared
+    from gateway.execution.preparation import Prepared
 
     indexed = warm.index.by_name[name]
     return {
