@@ -18,7 +18,6 @@ and for ``subscriptions/listen``.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -28,33 +27,21 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.utils import await_many_dispatch
 from django.db import InterfaceError, OperationalError
 
-from gateway.warm.audit import writer as audit_writer
-from gateway.warm.state import NotWarm, WarmAuth, warm_authenticate
+from gateway.warm.state import WarmAuth
 from tenants.asgi import not_found as tenant_not_found
-from tenants.asgi import tenant_for_slug
-from vmcp_platform.errors import AuthenticationFailed, NotFound, ServiceUnavailable
-from vmcp_platform.observability import metrics
+from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
 from vmcp_platform.observability import request as observed
-from vmcp_platform.tokens import SESSION_TOKEN_PREFIX, is_well_formed
 
 from . import limits, streams
-from .dispatcher import HANDSHAKE_VERSIONS, Principal, RequestContext, dispatch
-from .http import (
-    Headers,
-    accepts,
-    authenticate,
-    bearer_token,
-    host_is_allowed,
-    origin_is_allowed,
-    resource_metadata_url,
-)
+from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, dispatch
+from .gate import RequestGate
+from .http import Headers, accepts, authenticate, bearer_token, host_is_allowed, origin_is_allowed
 from .jsonrpc import (
     INTERNAL_ERROR,
     MODERN_ERROR_STATUS,
     SERVICE_UNAVAILABLE,
     JsonRpcError,
     Message,
-    dumps,
     error_message,
     parse_message,
     result_message,
@@ -62,6 +49,7 @@ from .jsonrpc import (
 )
 from .legacy import LegacyWire
 from .modern import ModernWire
+from .replies import Replies, with_retry
 from .wire import (
     MAX_BODY_BYTES,
     SESSION_HEADER,
@@ -74,25 +62,8 @@ from .wire import (
 
 logger = logging.getLogger(__name__)
 
-# What a client is told to wait when a dependency (database, Redis) is unavailable.
-RETRY_AFTER_SECONDS = "5"
 
-
-def _with_retry(exc: JsonRpcError, headers: dict[str, str]) -> dict[str, str]:
-    if exc.code == SERVICE_UNAVAILABLE:
-        return {**headers, "Retry-After": RETRY_AFTER_SECONDS}
-    return headers
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
+class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsumer):
     """``/t/<tenant>/mcp/<config_id>`` (with or without the trailing slash)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -167,27 +138,6 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 HttpRefusal(500, "Internal error", code=INTERNAL_ERROR, request_id=self._request_id)
             )
 
-    async def _send_unavailable(self, message: str) -> None:
-        await self._send_late_refusal(
-            HttpRefusal(
-                503,
-                message,
-                code=SERVICE_UNAVAILABLE,
-                request_id=self._request_id,
-                headers={"Retry-After": RETRY_AFTER_SECONDS},
-            )
-        )
-
-    async def _send_late_refusal(self, refusal: HttpRefusal) -> None:
-        if self._response_done:
-            return
-        if self._response_started:
-            # A stream's headers already went out: the error is its last event.
-            frame = sse_event(error_message(refusal.request_id, refusal.error))
-            await self.send({"type": "http.response.body", "body": frame, "more_body": False})
-            return
-        await self._send_refusal(refusal)
-
     async def _handle(self, body: bytes) -> None:
         method = self.scope["method"]
         if method not in {"GET", "POST", "DELETE"}:
@@ -204,87 +154,6 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             await self._get()
         else:
             await self._delete()
-
-    async def _resolve_tenant(self) -> bool:
-        """The tenant the middleware deferred: read with the token by the warm path's one
-        statement when it applies (a POST with a well-formed token), else the ORM lookup."""
-        slug = self.scope["tenant_slug"]
-        secret = bearer_token(self.headers)
-        if (
-            self.scope["method"] == "POST"
-            and secret is not None
-            and is_well_formed(secret, SESSION_TOKEN_PREFIX)
-            and _is_uuid(self.config_id)
-        ):
-            try:
-                self._warm = await warm_authenticate(
-                    slug=slug, config_id=self.config_id, secret=secret
-                )
-            except NotFound:
-                return False
-            except NotWarm:
-                self._warm = None  # the ORM path decides, as it always did
-            except AuthenticationFailed as refused:
-                self._warm = refused  # answered at the usual point, after Host/Origin
-                self.tenant = await tenant_for_slug(slug)
-                return self.tenant is not None
-            else:
-                self.tenant = self._warm.tenant
-                return True
-        self.tenant = await tenant_for_slug(slug)
-        return self.tenant is not None
-
-    async def _authenticate(self) -> Principal:
-        if not _is_uuid(self.config_id):
-            raise HttpRefusal(404, "Not found: no such MCP server")
-        source = limits.request_source(self.scope, self.headers)
-        if isinstance(self._warm, WarmAuth):
-            # A valid token gets in whatever its source's failure count (limits.auth_blocked),
-            # so the warm path needs no Redis round trip for it.
-            warm = self._warm
-            if warm.state.touch:
-                audit_writer().touch(warm.tenant.schema_name, warm.token_id)
-            return Principal(
-                tenant=warm.tenant,
-                config=warm.config,
-                token_id=warm.token_id,
-                identifier=warm.identifier,
-                warm=warm.state,
-            )
-        blocked = await limits.auth_blocked(source)
-        secret = bearer_token(self.headers)
-        challenge = (
-            f'Bearer resource_metadata="{resource_metadata_url(self.tenant.slug, self.config_id)}"'
-        )
-        if secret is None:
-            if blocked is not None:
-                metrics.count_rate_limited("source", "auth")
-                raise blocked
-            raise HttpRefusal(
-                401,
-                "Unauthorized: send the session token in the Authorization header (Bearer)",
-                headers={"WWW-Authenticate": challenge},
-            )
-        try:
-            if isinstance(self._warm, AuthenticationFailed):
-                raise self._warm
-            return await sync_to_async(authenticate)(self.tenant, self.config_id, secret)
-        except AuthenticationFailed as exc:
-            if blocked is not None:
-                metrics.count_rate_limited("source", "auth")
-                raise blocked from None  # not counted as a failure nor audited again
-            await limits.auth_failed(
-                tenant=self.tenant,
-                source=source,
-                reason=str(exc.details.get("reason") or exc.code),
-                config_id=str(self.config_id),
-            )
-            raise HttpRefusal(
-                401,
-                "Unauthorized: the session token is invalid, expired, revoked "
-                "or not for this server",
-                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
-            ) from None
 
     # ------------------------------------------------------------ POST: which wire
 
@@ -339,7 +208,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
             result = await dispatch(message.method, message.params, ctx)
         except JsonRpcError as exc:
             status = MODERN_ERROR_STATUS.get(exc.code, 200) if ctx.modern else 200
-            await self._send_json(status, error_message(message.id, exc), _with_retry(exc, headers))
+            await self._send_json(status, error_message(message.id, exc), with_retry(exc, headers))
             return
         await self._send_json(200, result_message(message.id, result), headers)
 
@@ -367,7 +236,7 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
                 # Nothing streamed yet: a plain JSON error with the spec's HTTP status.
                 status = MODERN_ERROR_STATUS.get(exc.code, 200)
                 await self._send_json(
-                    status, error_message(message.id, exc), _with_retry(exc, headers)
+                    status, error_message(message.id, exc), with_retry(exc, headers)
                 )
                 return
             reply = error_message(message.id, exc)
@@ -406,35 +275,3 @@ class McpConsumer(ModernWire, LegacyWire, AsyncHttpConsumer):
         return principal.token_id == self.principal.token_id
 
     # ------------------------------------------------------------ writing
-
-    async def _send_json(
-        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        body = dumps(payload)
-        await self.send_response(
-            status,
-            body,
-            headers=[(b"content-type", b"application/json"), *encode_headers(headers or {})],
-        )
-
-    async def _send_result(
-        self, request_id: Any, result: dict[str, Any], headers: dict[str, str]
-    ) -> None:
-        reply = result_message(request_id, result)
-        if self.wants_json:
-            await self._send_json(200, reply, headers)
-        else:
-            await self.send_response(
-                200, sse_event(reply), headers=SSE_HEADERS + encode_headers(headers)
-            )
-
-    async def _send_empty(self, status: int, headers: dict[str, str] | None = None) -> None:
-        await self.send_response(status, b"", headers=encode_headers(headers or {}))
-
-    async def _send_refusal(self, refusal: HttpRefusal) -> None:
-        if refusal.status == 405:
-            await self._send_empty(405, refusal.headers)
-            return
-        await self._send_json(
-            refusal.status, error_message(refusal.request_id, refusal.error), refusal.headers
-        )
