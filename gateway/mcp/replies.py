@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tenants.asgi import RETRY_AFTER_SECONDS  # one wait for every 503 of the MCP endpoint
+
 from .jsonrpc import (
     SERVICE_UNAVAILABLE,
     JsonRpcError,
@@ -15,9 +17,6 @@ from .jsonrpc import (
     sse_event,
 )
 from .wire import SSE_HEADERS, HttpRefusal, encode_headers
-
-# What a client is told to wait when a dependency (database, Redis) is unavailable.
-RETRY_AFTER_SECONDS = "5"
 
 
 def with_retry(exc: JsonRpcError, headers: dict[str, str]) -> dict[str, str]:
