@@ -195,13 +195,20 @@ def month_of_calls(live_tenant, django_db_blocker) -> int:  # noqa: ANN001
     from audit.models import AuditEvent
 
     now = timezone.now()
+    # Each day's calls fall inside that calendar day (UTC), between its midnight and the time
+    # of day it is now: "n minutes before now" crossed into the day before shortly after
+    # midnight, and the chart, which counts by calendar day, lost them.
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     rows = []
     for day in range(30):
-        for n in range(5 + (day * 7) % 23):
+        count = 5 + (day * 7) % 23
+        for n in range(count):
             outcome = "error" if n % 9 == 4 else "denied" if n % 13 == 6 else "ok"
             rows.append(
                 AuditEvent(
-                    occurred_at=now - timedelta(days=day, minutes=n),
+                    occurred_at=midnight
+                    - timedelta(days=day)
+                    + (now - midnight) * (n + 1) / (count + 1),
                     event_type="tool.denied" if outcome == "denied" else "tool.called",
                     outcome=outcome,
                     error_code="provider_error" if outcome == "error" else "",
