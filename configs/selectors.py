@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from connectors import get_connector
+from connectors.base import OAuthSpec
 from connectors.openapi import OPENAPI_CONNECTOR, PLAN_KEY
 from vault.models import Secret
 from vault.secrets import secret_fields, secret_get
@@ -60,7 +61,30 @@ def connection_effective_urls(connection: Connection) -> dict[str, str | None]:
         "server_url": None,
     }
     configured = connection.settings or {}
+    if connection.connector == OPENAPI_CONNECTOR:
+        # The document's authorization-code flow, checked when the document was imported.
+        auth = configured.get("auth") or {}
+        defaults["authorize_url"] = auth.get("authorize_url")
+        defaults["token_url"] = auth.get("token_url")
     return {key: configured.get(key) or defaults[key] for key in URL_KEYS}
+
+
+def connection_oauth_spec(connection: Connection) -> OAuthSpec | None:
+    """How to run the OAuth flow for ``connection``: its connector's, or for an openapi
+    connection the one built from the document's ``authorizationCode`` flow (None: no OAuth)."""
+    if connection.connector == OPENAPI_CONNECTOR:
+        auth = (connection.settings or {}).get("auth") or {}
+        if auth.get("kind") != "oauth2":
+            return None
+        # RFC 6749 defaults: client credentials in the body (§2.3.1 allows it, and every
+        # provider we test takes it), space-separated scopes, RFC 7009 revocation when known.
+        return OAuthSpec(
+            authorize_url=str(auth.get("authorize_url") or ""),
+            token_url=str(auth.get("token_url") or ""),
+            default_scopes=tuple(auth.get("scopes") or ()),
+        )
+    connector = get_connector(connection.connector)
+    return connector.oauth if connector is not None else None
 
 
 def connection_header_name(connection: Connection) -> str:

@@ -29,7 +29,7 @@ from django_tenants.utils import tenant_context
 from audit.models import EventType, Outcome
 from audit.services import audit_record
 from configs.models import Connection
-from connectors import get_connector
+from configs.selectors import connection_oauth_spec
 from tenants.models import Tenant
 from tenants.selectors import tenant_get_by_slug
 from vault.models import ConnectedAccount, OAuthState, Secret
@@ -59,10 +59,8 @@ def oauth_scopes_for(connection: Connection) -> list[str]:
     configured = (connection.settings or {}).get("scopes")
     if isinstance(configured, list) and configured:
         return [str(s) for s in configured]
-    connector = get_connector(connection.connector)
-    if connector is None or connector.oauth is None:
-        return []
-    return list(connector.oauth.default_scopes)
+    spec = connection_oauth_spec(connection)
+    return list(spec.default_scopes) if spec is not None else []
 
 
 def _s256(verifier: str) -> str:

@@ -18,8 +18,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from configs.models import Connection
-from configs.selectors import connection_effective_urls
-from connectors import get_connector
+from configs.selectors import connection_effective_urls, connection_oauth_spec
 from connectors.base import OAuthSpec
 from vault.models import Secret
 from vault.secrets import secret_get
@@ -69,8 +68,8 @@ class OAuthClient:
 
 def oauth_client_for(connection: Connection) -> OAuthClient:
     """The connection's OAuth client; a misconfigured connection is a clear 409."""
-    connector = get_connector(connection.connector)
-    if connector is None or connector.oauth is None:
+    spec = connection_oauth_spec(connection)
+    if spec is None:
         raise ApplicationError(
             f"Connection '{connection.name}' does not use OAuth.",
             code="connection_not_oauth",
@@ -88,12 +87,12 @@ def oauth_client_for(connection: Connection) -> OAuthClient:
         )
     urls = connection_effective_urls(connection)
     return OAuthClient(
-        spec=connector.oauth,
+        spec=spec,
         client_id=client_id,
         client_secret=client_secret,
-        authorize_url=urls.get("authorize_url") or connector.oauth.authorize_url,
-        token_url=urls.get("token_url") or connector.oauth.token_url,
-        revoke_url=urls.get("revoke_url") or connector.oauth.revoke_url,
+        authorize_url=urls.get("authorize_url") or spec.authorize_url,
+        token_url=urls.get("token_url") or spec.token_url,
+        revoke_url=urls.get("revoke_url") or spec.revoke_url,
     )
 
 

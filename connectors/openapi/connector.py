@@ -31,7 +31,7 @@ def credential_headers(
     if not auth or not credential:
         return {}, []
     kind = auth.get("kind")
-    if kind == "bearer":
+    if kind in ("bearer", "oauth2"):  # an OAuth access token is a bearer token (RFC 6750)
         return {"Authorization": f"Bearer {credential}"}, []
     if kind == "basic":
         token = base64.b64encode(credential.encode()).decode()

@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 from configs.models import Connection
 from connectors.openapi.compiler import compile_document
 from connectors.openapi.loader import (
+    HTTP_METHODS,
     InvalidDocument,
     max_document_bytes,
     parse_document,
@@ -22,11 +23,16 @@ from connectors.openapi.loader import (
 from vmcp_platform.egress import FetchFailed, check_url, fetch_bytes
 from vmcp_platform.egress.headers import is_transport_header
 
-from .rules import HEADER_NAME_RE, invalid
+from .rules import HEADER_NAME_RE, invalid, validate_scopes
 
 A = Connection.AuthType
-OPENAPI_AUTH_TYPES = frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER})
-OPENAPI_SETTINGS = frozenset({"document", "document_url", "server_url", "security_scheme", "auth"})
+OPENAPI_AUTH_TYPES = frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER, A.OAUTH2})
+OPENAPI_SETTINGS = frozenset(
+    {"document", "document_url", "server_url", "security_scheme", "auth", "client_id", "scopes"}
+)
+# Where an oauth2 placement keeps the document's flow endpoints (checked like any outbound URL).
+OAUTH_URL_KEYS = ("authorize_url", "token_url")
+MAX_CLIENT_ID_CHARS = 500
 FETCH_TIMEOUT_SECONDS = 20.0
 
 
@@ -59,9 +65,11 @@ def _servers(document: dict[str, Any], base: str | None) -> list[str]:
     return urls
 
 
-def _placement(document: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def _placement(
+    document: dict[str, Any], settings: dict[str, Any], auth_type: str, base: str
+) -> dict[str, Any]:
     """How the credential travels: from a named ``securitySchemes`` entry, an explicit
-    ``auth`` object, or the document's first supported scheme."""
+    ``auth`` object, or the document's first scheme that fits ``auth_type``."""
     schemes = ((document.get("components") or {}).get("securitySchemes")) or {}
     if "auth" in settings:
         return _validate_auth(settings["auth"])
@@ -72,17 +80,78 @@ def _placement(document: dict[str, Any], settings: dict[str, Any]) -> dict[str, 
             f"({', '.join(sorted(schemes)) or 'none'}).",
             field="security_scheme",
         )
+    oauth = auth_type == A.OAUTH2
     names = [wanted] if wanted else list(schemes)
     for name in names:
         scheme = schemes[name]
-        auth = _from_scheme(scheme) if isinstance(scheme, dict) else None
+        if not isinstance(scheme, dict):
+            continue
+        if oauth:
+            auth = _from_oauth_scheme(document, name, scheme, base, named=bool(wanted))
+        else:
+            auth = _from_scheme(scheme)
         if auth is not None:
             return {**auth, "scheme": name}
+    if oauth:
+        raise invalid(
+            "The document declares no OAuth 2.0 scheme with an authorizationCode flow; "
+            "an oauth2 connection needs one.",
+            field="security_scheme",
+        )
     raise invalid(
         "The document declares no supported security scheme (apiKey, http bearer or basic); "
         'set settings.auth, e.g. {"kind": "bearer"}.',
         field="auth",
     )
+
+
+def _from_oauth_scheme(
+    document: dict[str, Any], name: str, scheme: dict[str, Any], base: str, *, named: bool
+) -> dict[str, Any] | None:
+    """The authorization-code flow of an ``oauth2`` scheme, its URLs absolute and checked."""
+    if scheme.get("type") != "oauth2":
+        if named:
+            raise invalid(
+                f"security_scheme {name!r} is not an OAuth 2.0 scheme.", field="security_scheme"
+            )
+        return None
+    flow = (scheme.get("flows") or {}).get("authorizationCode")
+    if not isinstance(flow, dict):
+        if named:
+            # implicit/password/clientCredentials: no code for the gateway to exchange for a
+            # per-user token (implicit hands the token to a browser; the others are not per user).
+            raise invalid(
+                f"security_scheme {name!r} has no authorizationCode flow; only that flow "
+                "gives the gateway a per-user token.",
+                field="security_scheme",
+            )
+        return None
+    auth: dict[str, Any] = {"kind": "oauth2"}
+    for key, spec_key in (("authorize_url", "authorizationUrl"), ("token_url", "tokenUrl")):
+        url = flow.get(spec_key)
+        if not isinstance(url, str) or not url:
+            raise invalid(f"The {name!r} flow has no {spec_key}.", field="security_scheme")
+        # Relative URLs are relative to the server (OpenAPI 3.1 §4.8.28); checked like any
+        # outbound URL: the token URL receives the client secret and the users' codes.
+        auth[key] = urljoin(base, url)
+        check_url(auth[key], field=key)
+    auth["scopes"] = _required_scopes(document, name)
+    return auth
+
+
+def _required_scopes(document: dict[str, Any], scheme: str) -> list[str]:
+    """The scopes the document's operations ask of ``scheme`` (what the grant must cover)."""
+    scopes: list[str] = []
+    requirements = list(document.get("security") or [])
+    for item in (document.get("paths") or {}).values():
+        if isinstance(item, dict):
+            for method, operation in item.items():
+                if method in HTTP_METHODS and isinstance(operation, dict):
+                    requirements.extend(operation.get("security") or [])
+    for requirement in requirements:
+        if isinstance(requirement, dict) and isinstance(requirement.get(scheme), list):
+            scopes.extend(s for s in requirement[scheme] if isinstance(s, str) and s.strip())
+    return validate_scopes(list(dict.fromkeys(scopes))[:100])
 
 
 def _from_scheme(scheme: dict[str, Any]) -> dict[str, Any] | None:
@@ -96,8 +165,20 @@ def _from_scheme(scheme: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _validate_auth(auth: Any) -> dict[str, Any]:
-    if not isinstance(auth, dict) or auth.get("kind") not in ("api_key", "bearer", "basic"):
-        raise invalid("auth.kind must be api_key, bearer or basic.", field="auth")
+    kinds = ("api_key", "bearer", "basic", "oauth2")
+    if not isinstance(auth, dict) or auth.get("kind") not in kinds:
+        raise invalid("auth.kind must be api_key, bearer, basic or oauth2.", field="auth")
+    if auth["kind"] == "oauth2":
+        clean: dict[str, Any] = {"kind": "oauth2"}
+        for key in OAUTH_URL_KEYS:
+            if not isinstance(auth.get(key), str):
+                raise invalid(f"An oauth2 auth needs {key}.", field="auth")
+            check_url(auth[key], field=key)
+            clean[key] = auth[key]
+        clean["scopes"] = validate_scopes(auth.get("scopes") or [])
+        if isinstance(auth.get("scheme"), str):
+            clean["scheme"] = auth["scheme"][:100]
+        return clean
     if auth["kind"] != "api_key":
         return {"kind": auth["kind"]}
     name = auth.get("name")
@@ -110,6 +191,19 @@ def _validate_auth(auth: Any) -> dict[str, Any]:
     if auth["in"] == "header" and (is_transport_header(name) or name.lower() == "cookie"):
         raise invalid(f"auth.name {name!r} is a header the transport owns.", field="auth")
     return {"kind": "api_key", "in": auth["in"], "name": name}
+
+
+def _oauth_client_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The admin's OAuth client id (the secret goes to the vault) and optional scopes."""
+    client_id = settings.get("client_id")
+    if not isinstance(client_id, str) or not client_id.strip():
+        raise invalid("An oauth2 connection needs settings.client_id.", field="client_id")
+    if len(client_id) > MAX_CLIENT_ID_CHARS:
+        raise invalid("settings.client_id is too long.", field="client_id")
+    clean: dict[str, Any] = {"client_id": client_id.strip()}
+    if "scopes" in settings:
+        clean["scopes"] = validate_scopes(settings["scopes"])
+    return clean
 
 
 def openapi_import(*, name: str, auth_type: str, settings: dict[str, Any]) -> Imported:
@@ -156,7 +250,13 @@ def openapi_import(*, name: str, auth_type: str, settings: dict[str, Any]) -> Im
     if url is not None:
         clean["document_url"] = url
     if auth_type != A.NONE:
-        clean["auth"] = _placement(document, settings)
+        clean["auth"] = _placement(document, settings, auth_type, server_url)
+    if auth_type == A.OAUTH2:
+        if clean["auth"]["kind"] != "oauth2":
+            raise invalid("An oauth2 connection needs an oauth2 auth.", field="auth")
+        clean.update(_oauth_client_settings(settings))
+    elif (clean.get("auth") or {}).get("kind") == "oauth2":
+        raise invalid("An oauth2 auth needs a connection with auth_type oauth2.", field="auth")
     info = document.get("info") or {}
     clean["document_info"] = {
         "openapi": str(document.get("openapi"))[:20],
@@ -171,9 +271,9 @@ def openapi_import(*, name: str, auth_type: str, settings: dict[str, Any]) -> Im
     return Imported(settings=clean, tools=compiled.tools, skipped=compiled.skipped)
 
 
-def openapi_validate_stored(settings: dict[str, Any]) -> dict[str, Any]:
+def openapi_validate_stored(settings: dict[str, Any], auth_type: str) -> dict[str, Any]:
     """A settings change without a new document: only the server URL may move (re-checked)."""
-    allowed = {"server_url", "document_url", "auth", "document_info"}
+    allowed = {"server_url", "document_url", "auth", "document_info", "client_id", "scopes"}
     unknown = sorted(set(settings) - allowed)
     if unknown:
         raise invalid(
@@ -183,4 +283,10 @@ def openapi_validate_stored(settings: dict[str, Any]) -> dict[str, Any]:
     clean = dict(settings)
     if "auth" in clean:
         clean["auth"] = _validate_auth(clean["auth"])
+    if auth_type == A.OAUTH2:
+        if (clean.get("auth") or {}).get("kind") != "oauth2":
+            raise invalid("An oauth2 connection needs an oauth2 auth.", field="auth")
+        clean.update(_oauth_client_settings(clean))
+    elif (clean.get("auth") or {}).get("kind") == "oauth2":
+        raise invalid("An oauth2 auth needs a connection with auth_type oauth2.", field="auth")
     return clean

@@ -15,7 +15,7 @@ from vmcp_platform.egress import check_url
 from vmcp_platform.egress.headers import TRANSPORT_HEADERS
 
 from .openapi import openapi_validate_stored
-from .rules import HEADER_NAME_RE, invalid
+from .rules import HEADER_NAME_RE, invalid, validate_scopes
 
 A = Connection.AuthType
 MCP_AUTH_TYPES = frozenset({A.NONE, A.SHARED_HEADER, A.API_KEY})
@@ -45,8 +45,9 @@ def allowed_auth_types(connector: str) -> frozenset[str]:
     if connector == MCP_CONNECTOR:
         return MCP_AUTH_TYPES
     if connector == OPENAPI_CONNECTOR:
-        # Per user (a key each, in the vault) or one shared credential per connection.
-        return frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER})
+        # Per user (a key each, or an OAuth grant from the document's authorization-code flow,
+        # in the vault) or one shared credential per connection.
+        return frozenset({A.NONE, A.API_KEY, A.SHARED_HEADER, A.OAUTH2})
     spec = get_connector(connector)
     if spec is None:
         return frozenset()
@@ -73,7 +74,7 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
         raise invalid("settings must be an object.")
     if connector == OPENAPI_CONNECTOR:
 
-        return openapi_validate_stored(settings)
+        return openapi_validate_stored(settings, auth_type)
     if connector == MCP_CONNECTOR:
         allowed = MCP_SETTINGS
     else:
@@ -97,7 +98,7 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
             raise invalid("An oauth2 connection needs settings.client_id.", field="client_id")
         clean["client_id"] = client_id.strip()
         if "scopes" in settings:
-            clean["scopes"] = _validate_scopes(settings["scopes"])
+            clean["scopes"] = validate_scopes(settings["scopes"])
     if connector == MCP_CONNECTOR:
         if "server_url" not in settings:
             raise invalid("An mcp connection needs settings.server_url.", field="server_url")
@@ -106,17 +107,6 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
         if "header_name" in settings:
             clean["header_name"] = _validate_header_name(settings["header_name"])
     return clean
-
-
-def _validate_scopes(scopes: Any) -> list[str]:
-    if not isinstance(scopes, list) or len(scopes) > 100:
-        raise invalid("scopes must be a list of at most 100 strings.", field="scopes")
-    for scope in scopes:
-        if not isinstance(scope, str) or not scope or len(scope) > 300:
-            raise invalid("Each scope must be a non-empty string.", field="scopes")
-        if any(ch.isspace() for ch in scope):
-            raise invalid(f"A scope must not contain whitespace: {scope!r}.", field="scopes")
-    return list(dict.fromkeys(scopes))
 
 
 def _validate_header_name(name: Any) -> str:

@@ -144,7 +144,7 @@ def _reimport(
 ) -> dict[str, Any]:
     """A new document for an openapi connection: recompiled, tools replaced, the diff kept."""
 
-    carried = {k: before[k] for k in ("server_url",) if k in before}
+    carried = {k: before[k] for k in ("server_url", "client_id", "scopes") if k in before}
     wanted = {**carried, **{k: v for k, v in patch.items() if v is not None}}
     if "auth" in before and "auth" not in wanted and "security_scheme" not in wanted:
         wanted["auth"] = before["auth"]

@@ -63,7 +63,14 @@ class FakeApi:
             self.errors.append(f"{method} {target}: {exc!r}")
             return 400, {"message": "invalid request"}
         path = urlsplit(target).path
-        self.seen.append({"method": method, "path": path, "key": sent.headers.get("api_key")})
+        self.seen.append(
+            {
+                "method": method,
+                "path": path,
+                "key": sent.headers.get("api_key"),
+                "authorization": sent.headers.get("authorization"),
+            }
+        )
         if path.endswith("/pet/404"):
             return 404, {"message": "Pet not found"}
         if path.endswith("/findByStatus"):
