@@ -13,4 +13,9 @@ urlpatterns = [
         "connections/<slug:name>/tools", apis.ConnectionToolsApi.as_view(), name="connection-tools"
     ),
     path("connections/<slug:name>/sync", apis.ConnectionSyncApi.as_view(), name="connection-sync"),
+    path(
+        "connections/<slug:name>/openapi/preview",
+        apis.OpenApiPreviewApi.as_view(),
+        name="connection-openapi-preview",
+    ),
 ]

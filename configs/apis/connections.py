@@ -35,6 +35,7 @@ from ..services.connections import (
     connection_sync_tools,
     connection_update,
 )
+from ..services.connections.reimport import openapi_preview
 
 MAX_LIMIT = 200
 CONNECTION_ORDER: OrderFields = (("name", ASC),)  # names are unique
@@ -243,6 +244,14 @@ class ConnectionDetailApi(TenantAPIView):
         secrets = serializers.DictField(
             child=serializers.CharField(trim_whitespace=False), required=False, write_only=True
         )
+        confirm_credential_move = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text=(
+                "openapi: allow a change that sends the stored credentials to another host "
+                "(server_url or the OAuth token URL); refused with 409 otherwise."
+            ),
+        )
 
     @extend_schema(responses=ConnectionOutput, operation_id="connections_get")
     def get(self, request: Request, name: str) -> Response:
@@ -272,6 +281,7 @@ class ConnectionDetailApi(TenantAPIView):
             settings=data.validated_data.get("settings"),
             secrets=data.validated_data.get("secrets"),
             actor=self.actor,
+            confirm_credential_move=data.validated_data.get("confirm_credential_move", False),
         )
         return Response(ConnectionOutput(connection).data)
 
@@ -303,3 +313,50 @@ class ConnectionSyncApi(TenantAPIView):
         tools = connection_sync_tools(connection=connection, actor=self.actor)
         connection.refresh_from_db()
         return Response({**ConnectionOutput(connection).data, "tools": tools})
+
+
+class OpenApiPreviewApi(TenantAPIView):
+    """What re-importing an openapi connection's document would change; nothing is stored.
+
+    Apply it with ``PATCH connections/<name>`` and the same settings.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        settings = serializers.JSONField(
+            help_text="document or document_url, optionally server_url / security_scheme."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        added = serializers.ListField(child=serializers.CharField())
+        removed = serializers.ListField(child=serializers.CharField())
+        changed = serializers.ListField(child=serializers.CharField())
+        changed_parts = serializers.DictField(child=serializers.ListField())
+        skipped = serializers.ListField(child=serializers.JSONField())
+        tools_count = serializers.IntegerField()
+        document_info = serializers.JSONField()
+        previous_document_info = serializers.JSONField()
+        settings_changed = serializers.ListField(child=serializers.CharField())
+        servers_affected = serializers.ListField(child=serializers.JSONField())
+        credential_move = serializers.JSONField(allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=OutputSerializer,
+        operation_id="connections_openapi_preview",
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH)],
+    )
+    def post(self, request: Request, name: str) -> Response:
+        connection = connection_get(name=name)
+        if connection.connector != OPENAPI_CONNECTOR:
+            raise ValidationFailed(
+                f"Connection {name!r} is not an openapi connection.",
+                details={"connector": connection.connector},
+            )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        settings_ = data.validated_data["settings"]
+        if not isinstance(settings_, dict) or not ({"document", "document_url"} & set(settings_)):
+            raise ValidationFailed(
+                "settings needs document or document_url.", details={"field": "document"}
+            )
+        return Response(openapi_preview(connection=connection, settings=settings_))

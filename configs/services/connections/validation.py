@@ -73,7 +73,6 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
     if not isinstance(settings, dict):
         raise invalid("settings must be an object.")
     if connector == OPENAPI_CONNECTOR:
-
         return openapi_validate_stored(settings, auth_type)
     if connector == MCP_CONNECTOR:
         allowed = MCP_SETTINGS

@@ -14,8 +14,9 @@ from vault.models import OAuthState, Secret
 from vault.secrets import secret_delete, secret_put, secrets_delete_for_owners
 from vmcp_platform.errors import Conflict
 
-from .changes import announce_configs, tools_diff
-from .openapi import openapi_import
+from .changes import announce_configs
+from .openapi import Imported, openapi_import
+from .reimport import credential_move, reimport, tools_changes
 from .validation import (
     invalid,
     require_secrets,
@@ -47,7 +48,6 @@ def connection_create(
     validate_kind(connector, auth_type)
     tool_fields: dict[str, Any] = {}
     if connector == OPENAPI_CONNECTOR:
-
         imported = openapi_import(name=name, auth_type=auth_type, settings=settings or {})
         clean, tool_fields = imported.settings, _tool_fields(imported, old=None)
     else:
@@ -84,10 +84,13 @@ def connection_update(
     settings: dict[str, Any] | None = None,
     secrets: dict[str, str] | None = None,
     actor: str,
+    confirm_credential_move: bool = False,
 ) -> Connection:
     """Change settings (merged; a ``null`` value removes a key) and/or replace secrets.
 
-    The name, connector and auth type are fixed: agents and configs refer to them.
+    The name, connector and auth type are fixed: agents and configs refer to them. An openapi
+    connection whose stored credentials would go to another host needs
+    ``confirm_credential_move`` (``reimport.credential_move`` says why).
     """
     if settings is not None and not isinstance(settings, dict):
         raise invalid("settings must be an object.")
@@ -96,16 +99,21 @@ def connection_update(
         connection = Connection.objects.select_for_update().get(pk=connection.pk)
         before = dict(connection.settings or {})
         changed_keys: list[str] = []
-        if (
-            settings
-            and connection.connector == OPENAPI_CONNECTOR
-            and ("document" in settings or "document_url" in settings)
-        ):
-            clean = _reimport(connection, before, settings)
+        moved: dict[str, Any] | None = None
+        is_openapi = connection.connector == OPENAPI_CONNECTOR
+        if settings and is_openapi and ("document" in settings or "document_url" in settings):
+            imported = reimport(connection, settings)
+            clean = imported.settings
+            moved = credential_move(connection, before, clean, confirmed=confirm_credential_move)
+            _store_tools(connection, imported)
         elif settings:
             merged = {**before, **settings}
             merged = {k: v for k, v in merged.items() if v is not None}
             clean = validate_settings(connection.connector, connection.auth_type, merged)
+            if is_openapi:
+                moved = credential_move(
+                    connection, before, clean, confirmed=confirm_credential_move
+                )
         if settings:
             changed_keys = sorted(
                 k for k in set(before) | set(clean) if before.get(k) != clean.get(k)
@@ -119,18 +127,22 @@ def connection_update(
             event_type=EventType.CONNECTION_CHANGED,
             actor=actor,
             connection_name=connection.name,
-            extra={"settings_changed": changed_keys, "vault_fields": sorted(clean_secrets)},
+            extra={
+                "settings_changed": changed_keys,
+                "vault_fields": sorted(clean_secrets),
+                # Not "credential…": the audit redacts keys that sound like secrets.
+                **({"host_change_confirmed": moved["fields"]} if moved else {}),
+            },
         )
     return connection
 
 
-def _tool_fields(imported: Any, *, old: list[dict[str, Any]] | None) -> dict[str, Any]:
+def _tool_fields(imported: Imported, *, old: list[dict[str, Any]] | None) -> dict[str, Any]:
     from django.utils import timezone
-
 
     names = sorted(t["name"] for t in imported.tools)
     changes = (
-        tools_diff(old, imported.tools)
+        tools_changes(old, imported.tools)
         if old is not None
         else {"added": names, "removed": [], "changed": []}
     )
@@ -139,21 +151,12 @@ def _tool_fields(imported: Any, *, old: list[dict[str, Any]] | None) -> dict[str
     return {"tools": imported.tools, "tools_synced_at": timezone.now(), "tools_changes": changes}
 
 
-def _reimport(
-    connection: Connection, before: dict[str, Any], patch: dict[str, Any]
-) -> dict[str, Any]:
-    """A new document for an openapi connection: recompiled, tools replaced, the diff kept."""
-
-    carried = {k: before[k] for k in ("server_url", "client_id", "scopes") if k in before}
-    wanted = {**carried, **{k: v for k, v in patch.items() if v is not None}}
-    if "auth" in before and "auth" not in wanted and "security_scheme" not in wanted:
-        wanted["auth"] = before["auth"]
-    imported = openapi_import(name=connection.name, auth_type=connection.auth_type, settings=wanted)
+def _store_tools(connection: Connection, imported: Imported) -> None:
+    """A re-imported document's tools replace the old ones; the diff is kept for the admin."""
     for field, value in _tool_fields(imported, old=connection.tools or []).items():
         setattr(connection, field, value)
     connection.save(update_fields=["tools", "tools_synced_at", "tools_changes", "updated_at"])
     announce_configs(connection)
-    return imported.settings
 
 
 def connection_delete(*, connection: Connection, actor: str) -> None:
