@@ -49,6 +49,15 @@ def connection_tools(connection: Connection) -> list[dict[str, Any]]:
     return [tool.definition() for tool in connector.tools]
 
 
+def connection_tool(connection: Connection, name: str) -> dict[str, Any] | None:
+    """One tool definition as agents see it, without copying the whole catalogue (an openapi
+    connection may hold a thousand)."""
+    if connection.connector in (MCP_CONNECTOR, OPENAPI_CONNECTOR):
+        stored = next((t for t in connection.tools or [] if t.get("name") == name), None)
+        return None if stored is None else {k: v for k, v in stored.items() if k != PLAN_KEY}
+    return next((d for d in connection_tools(connection) if d.get("name") == name), None)
+
+
 def connection_effective_urls(connection: Connection) -> dict[str, str | None]:
     """Connector defaults overridden by the connection's settings."""
     connector = get_connector(connection.connector)

@@ -186,9 +186,7 @@ async def rate_limit_consume(limits: list[Limit]) -> None:
         # A limit of 0 means "no calls": refuse without consuming anything.
         if limit.per_minute <= 0:
             metrics.count_rate_limited(limit.scope, limit.what)
-            raise RateLimited(
-                _message(limit), retry_after=60.0, details={"scope": limit.scope}
-            )
+            raise RateLimited(_message(limit), retry_after=60.0, details={"scope": limit.scope})
     args: list[int] = []
     for limit in limits:
         interval = MICROS_PER_MINUTE // limit.per_minute

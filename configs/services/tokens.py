@@ -37,6 +37,7 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 _EXPIRY_RE = re.compile(r"^\s*(\d{1,6})\s*([smh]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 
+
 @dataclass(frozen=True)
 class MintedToken:
     token: SessionToken

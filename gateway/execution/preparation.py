@@ -18,6 +18,8 @@ from connectors.openapi import OPENAPI_CONNECTOR
 from tenants.models import Tenant
 from vmcp_platform.errors import Conflict
 
+from .tools_cache import tools_for
+
 MCP_CONNECTOR = "mcp"
 
 
@@ -53,8 +55,15 @@ def _prepare_sql() -> str:
     if _PREPARE_SQL is None:
         q = db_connection.ops.quote_name
         public = q(get_public_schema_name())
+        # Every column but ``tools`` (large; parsed once per version by ``tools_cache``), and
+        # that version.
+        columns = ", ".join(
+            f"c.{q(f.column)}" for f in Connection._meta.concrete_fields if f.name != "tools"
+        )
         _PREPARE_SQL = (
-            f"SELECT c.*, t.rate_limit_per_minute AS prep_tenant_limit,"  # noqa: S608
+            f"SELECT {columns}, c.xmin::text AS prep_xmin,"  # noqa: S608
+            f" pg_column_size(c.tools) AS prep_tools_size,"
+            f" t.rate_limit_per_minute AS prep_tenant_limit,"
             f" t.user_rate_limit_per_minute AS prep_user_limit,"
             f" t.store_tool_arguments AS prep_store_arguments,"
             f" (SELECT m.rate_limit_per_minute FROM {q(McpConfig._meta.db_table)} m"
@@ -72,7 +81,7 @@ def _prepare_fast(
     tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
 ) -> Prepared | None:
     """``prepare`` in one query; None when the slow path must decide (errors, odd input)."""
-    from configs.selectors import connection_effective_urls, connection_tools
+    from configs.selectors import connection_effective_urls, connection_tool
 
     try:
         config_uuid = None if config_id is None else uuid.UUID(str(config_id))
@@ -85,9 +94,10 @@ def _prepare_fast(
         if not rows:
             return None
         connection = rows[0]
-        definition = next(
-            (d for d in connection_tools(connection) if d.get("name") == tool_name), None
-        )
+        version = (connection.prep_xmin, connection.updated_at, connection.prep_tools_size)
+        # Assigned, so the deferred column is never loaded from this row.
+        connection.tools = tools_for(tenant.schema_name, connection.pk, version)
+        definition = connection_tool(connection, tool_name)
         urls = connection_effective_urls(connection) if definition is not None else {}
     return Prepared(
         connection=connection,

@@ -67,7 +67,6 @@ class RequestContext:
     session_id: str | None = None
 
 
-
 def exposed_tools(principal: Principal) -> list[Any]:
     from configs.tools import config_exposed_tools
 

@@ -69,6 +69,7 @@ PAGE_SIZE = 100
 LIST_TTL_MS = 30_000
 CACHE_SCOPE = "private"
 
+
 def server_info() -> dict[str, str]:
     return {"name": SERVER_NAME, "title": "vmcp virtual MCP server", "version": SERVER_VERSION}
 

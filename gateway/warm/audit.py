@@ -87,8 +87,10 @@ class GroupWriter:
             try:
                 await _insert(batch, touches)
             except Exception as exc:
-                logger.warning("batched audit insert failed (%s); rows go one by one via the ORM",
-                               type(exc).__name__)
+                logger.warning(
+                    "batched audit insert failed (%s); rows go one by one via the ORM",
+                    type(exc).__name__,
+                )
                 await _fallback(batch)
                 continue
             for _schema, _row, future in batch:

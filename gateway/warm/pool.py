@@ -106,7 +106,8 @@ async def _fetch(query: Any, params: Any, *, many: bool) -> Any:
         except ServiceUnavailable as exc:
             cause = exc.__cause__
             broken = isinstance(cause, psycopg.OperationalError) and not isinstance(
-                cause, PoolTimeout  # no connection to be had: an outage, not a stale one
+                cause,
+                PoolTimeout,  # no connection to be had: an outage, not a stale one
             )
             if attempt == 2 or not broken:
                 raise

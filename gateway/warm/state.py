@@ -312,5 +312,3 @@ def _build(schema: str, config_id: str, rows: list[tuple[Any, ...]]) -> ToolInde
 def clear_caches() -> None:
     _slugs.clear()
     _indexes.clear()
-
-
