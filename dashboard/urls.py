@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from .views import accounts, audit, connections, connectors, overview, servers, settings, tokens
+from .views import (
+    accounts,
+    audit,
+    connections,
+    connectors,
+    openapi,
+    overview,
+    servers,
+    settings,
+    tokens,
+)
 
 app_name = "dashboard"
 
@@ -12,7 +22,20 @@ urlpatterns = [
     # Connections
     path("connections/", connections.connection_list_page, name="connections"),
     path("connections/new/", connections.connection_new, name="connection-new"),
+    # Import an OpenAPI document (before <name>/: "import-openapi" is a valid connection name)
+    path("connections/import-openapi/", openapi.openapi_import, name="openapi-import"),
     path("connections/<str:name>/", connections.connection_detail, name="connection"),
+    path(
+        "connections/<str:name>/operations/",
+        openapi.openapi_operations,
+        name="openapi-operations",
+    ),
+    path("connections/<str:name>/reimport/", openapi.openapi_reimport, name="openapi-reimport"),
+    path(
+        "connections/<str:name>/reimport/apply/",
+        openapi.openapi_reimport_apply,
+        name="openapi-reimport-apply",
+    ),
     path("connections/<str:name>/edit/", connections.connection_edit, name="connection-edit"),
     path("connections/<str:name>/delete/", connections.connection_delete, name="connection-delete"),
     path("connections/<str:name>/sync/", connections.connection_sync, name="connection-sync"),

@@ -96,7 +96,7 @@ def tenant_switcher(context: dict) -> dict:
 
 @register.filter
 def actor_label(actor: str) -> str:
-    """"apikey:<id>:backend" → "API key backend"; "user:a@b" → "a@b"; the stored form otherwise."""
+    """ "apikey:<id>:backend" → "API key backend"; "user:a@b" → "a@b"; the stored form otherwise."""
     kind, _, rest = (actor or "").partition(":")
     if kind == "apikey" and rest:
         return f"API key {rest.partition(':')[2] or rest}"

@@ -50,6 +50,12 @@ def _fetch(url: str) -> bytes:
         raise InvalidDocument(f"The document at document_url {exc}.") from None
 
 
+def openapi_fetch_document(url: str) -> bytes:
+    """The document at ``url``, fetched once through the SSRF-guarded client, bounded."""
+    check_url(url, field="document_url")
+    return _fetch(url)
+
+
 def _servers(document: dict[str, Any], base: str | None) -> list[str]:
     urls = []
     for server in document.get("servers") or []:
@@ -225,8 +231,7 @@ def openapi_import(*, name: str, auth_type: str, settings: dict[str, Any]) -> Im
         )
     url = settings.get("document_url")
     if url is not None:
-        check_url(url, field="document_url")
-        raw: Any = _fetch(url)
+        raw: Any = openapi_fetch_document(url)
     else:
         raw = settings["document"]
     document = parse_document(raw)
