@@ -34,7 +34,13 @@ def reimport_settings(before: dict[str, Any], patch: dict[str, Any]) -> dict[str
     carried = {k: before[k] for k in CARRIED if k in before}
     wanted = {**carried, **{k: v for k, v in patch.items() if v is not None}}
     if "auth" in before and "auth" not in wanted and "security_scheme" not in wanted:
-        wanted["auth"] = before["auth"]
+        scheme = before["auth"].get("scheme")
+        if isinstance(scheme, str):
+            # Read again from the new document: its flow URLs or key placement may have
+            # changed, and that must show (and be guarded) rather than be masked by the old.
+            wanted["security_scheme"] = scheme
+        else:
+            wanted["auth"] = before["auth"]  # the admin's own placement, not the document's
     return wanted
 
 

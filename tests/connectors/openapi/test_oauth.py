@@ -250,3 +250,24 @@ def test_an_implicit_only_scheme_or_a_missing_client_id_is_a_clear_error(
     assert no_secret.json()["error"]["details"]["field"] == "client_secret"
     with tenant_context(acme):
         assert not Connection.objects.exists()
+
+
+def test_a_document_moving_the_token_url_after_users_connected_needs_confirmation(
+    acme, acme_api, fake_providers, oauth_api, tmp_path
+):
+    """Refresh tokens and the client secret go to the token URL: moving it is a credential move."""
+    doc_path, api = oauth_api
+    assert _create(acme_api, doc_path, api.url).status_code == 201
+    _connect(acme_api, fake_providers, "alice", "alice-at-provider")
+    moved = json.loads(doc_path.read_text())
+    moved["components"]["securitySchemes"]["petstore_auth"]["flows"]["authorizationCode"][
+        "tokenUrl"
+    ] = "http://127.0.0.1:9/elsewhere/token"
+    refused = acme_api.patch(
+        f"{BASE}/connections/pets", {"settings": {"document": moved}}, format="json"
+    )
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["details"]["fields"] == ["token_url"]
+    with tenant_context(acme):
+        auth = Connection.objects.get(name="pets").settings["auth"]
+        assert auth["token_url"] == fake_providers.oauth_urls("google")["token_url"]
