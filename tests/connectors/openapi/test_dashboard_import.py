@@ -61,6 +61,10 @@ def test_import_shows_the_operations_and_what_was_skipped_and_why(imported):
     assert "POST /pet/{petId}/uploadImage" in skipped
     assert "multipart/form-data" in skipped and "only JSON and forms are supported" in skipped
     assert 'id="estimate"' in html  # the builder's live estimate
+    # The hooks: the connections list offers the import, an openapi connection its operations.
+    assert 'id="import-openapi-link"' in imported.get(f"{BASE}/connections/").content.decode()
+    detail = imported.get(f"{BASE}/connections/pets/").content.decode()
+    assert 'id="openapi-operations-link"' in detail
 
 
 def test_ticked_tools_become_a_virtual_server(acme, imported):
