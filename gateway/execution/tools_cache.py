@@ -20,6 +20,9 @@ from django.db import connection as db_connection
 from configs.models import Connection
 
 MAX_ENTRIES = 256
+# Bounded by what the entries weigh too, in stored (compressed) column bytes: parsed, GitHub's
+# ~1.5 MB column is a few tens of MB of Python objects per process.
+MAX_COLUMN_BYTES = 24 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class ParsedTools:
 
 
 _entries: dict[tuple[str, int], ParsedTools] = {}
+_weight = 0
 _lock = threading.Lock()
 
 
@@ -59,9 +63,14 @@ def tools_for(schema: str, connection_id: int, version: tuple[Any, ...]) -> list
     if loaded is None:
         return []
     read_version, tools = loaded
+    size = int(read_version[2] or 0)
     with _lock:
-        if len(_entries) >= MAX_ENTRIES:
+        global _weight
+        if len(_entries) >= MAX_ENTRIES or _weight + size > MAX_COLUMN_BYTES:
             _entries.clear()
+            _weight = 0
+        replaced = _entries.get(key)
+        _weight += size - (int(replaced.version[2] or 0) if replaced else 0)
         # Keyed by what was read: a write between the two statements yields the newer tools
         # under the newer version, and the next call matches it.
         _entries[key] = ParsedTools(version=read_version, tools=tools)
@@ -69,5 +78,7 @@ def tools_for(schema: str, connection_id: int, version: tuple[Any, ...]) -> list
 
 
 def clear() -> None:
+    global _weight
     with _lock:
         _entries.clear()
+        _weight = 0
