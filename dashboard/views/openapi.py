@@ -282,7 +282,11 @@ def openapi_reimport(request: HttpRequest, name: str) -> HttpResponse:
         except ApplicationError as exc:
             form_error(form, exc)
         else:
-            payload = signing.dumps(settings, salt=PAYLOAD_SALT, compress=True)
+            payload = signing.dumps(
+                {"for": _preview_binding(request, connection), "settings": settings},
+                salt=PAYLOAD_SALT,
+                compress=True,
+            )
             return _preview_page(request, connection, preview, payload)
     return render_page(
         request,
@@ -291,6 +295,13 @@ def openapi_reimport(request: HttpRequest, name: str) -> HttpResponse:
         {"connection": connection, "form": form},
         status=400 if form.errors else 200,
     )
+
+
+def _preview_binding(request: HttpRequest, connection: Connection) -> list[str]:
+    """What a preview is valid for: this tenant's connection, as it was when previewed (a
+    change in between, e.g. another admin's re-import, would make the diff shown wrong)."""
+    tenant = request.tenant.slug  # type: ignore[attr-defined]
+    return [tenant, connection.name, connection.updated_at.isoformat()]
 
 
 def _preview_page(
@@ -327,13 +338,20 @@ def openapi_reimport_apply(request: HttpRequest, name: str) -> HttpResponse:
     if request.method != "POST":
         return redirect(_operations_url(request, name))
     try:
-        settings = signing.loads(
+        signed = signing.loads(
             request.POST.get("payload", ""),
             salt=PAYLOAD_SALT,
             max_age=PAYLOAD_MAX_AGE_SECONDS,
         )
+        if signed.get("for") != _preview_binding(request, connection):
+            raise signing.BadSignature("another connection, or it changed since the preview")
+        settings = signed["settings"]
     except signing.BadSignature:
-        messages.error(request, "This preview expired or was altered; preview the document again.")
+        messages.error(
+            request,
+            "This preview expired, was altered, or the connection changed since; "
+            "preview the document again.",
+        )
         slug = request.tenant.slug  # type: ignore[attr-defined]
         again = reverse("dashboard:openapi-reimport", kwargs={"tenant": slug, "name": name})
         return redirect(again)

@@ -147,7 +147,7 @@ def test_reimport_previews_the_diff_and_applies_only_on_apply(acme, imported):
     with tenant_context(acme):
         assert len(Connection.objects.get(name="pets").tools) == 19
     applied = imported.post(f"{BASE}/connections/pets/reimport/apply/", {"payload": payload})
-    assert applied.status_code == 302
+    assert applied.status_code == 302 and applied["Location"].endswith("/operations/")
     with tenant_context(acme):
         names = {t["name"] for t in Connection.objects.get(name="pets").tools}
         assert "pets_delete_pet" not in names and len(names) == 18
@@ -184,3 +184,29 @@ def test_a_reimport_moving_stored_keys_needs_the_confirmation_box(acme, imported
     assert confirmed.status_code == 302
     with tenant_context(acme):
         assert Connection.objects.get(name="pets").settings["server_url"] == other
+
+
+def test_a_preview_is_void_once_the_connection_changed(acme, imported):
+    """Another re-import in between would make the diff shown wrong: preview again."""
+    first = imported.post(
+        f"{BASE}/connections/pets/reimport/", {"document_file": _upload(_changed())}
+    ).content.decode()
+    payload = re.search(r'name="payload" value="([^"]+)"', first)[1]
+    other = document(PETSTORE)
+    other["info"]["version"] = "9"
+    second = imported.post(
+        f"{BASE}/connections/pets/reimport/", {"document_file": _upload(other)}
+    ).content.decode()
+    applied_other = re.search(r'name="payload" value="([^"]+)"', second)[1]
+    assert (
+        imported.post(
+            f"{BASE}/connections/pets/reimport/apply/", {"payload": applied_other}
+        ).status_code
+        == 302
+    )
+    stale = imported.post(f"{BASE}/connections/pets/reimport/apply/", {"payload": payload})
+    assert stale.status_code == 302 and stale["Location"].endswith("/reimport/")
+    with tenant_context(acme):
+        connection = Connection.objects.get(name="pets")
+        assert connection.settings["document_info"]["version"] == "9"
+        assert len(connection.tools) == 19
