@@ -32,6 +32,11 @@ urlpatterns = [
     ),
     path("connections/<str:name>/reimport/", openapi.openapi_reimport, name="openapi-reimport"),
     path(
+        "connections/<str:name>/openapi-settings/",
+        openapi.openapi_settings,
+        name="openapi-settings",
+    ),
+    path(
         "connections/<str:name>/reimport/apply/",
         openapi.openapi_reimport_apply,
         name="openapi-reimport-apply",

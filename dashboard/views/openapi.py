@@ -19,7 +19,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from configs.models import Connection
-from configs.selectors import connection_get, connection_tools
+from configs.selectors import connection_get, connection_redirect_uri, connection_tools
 from configs.services import connections as services
 from configs.services.connections.openapi import openapi_fetch_document
 from configs.services.connections.reimport import openapi_preview
@@ -175,7 +175,7 @@ def openapi_import(request: HttpRequest) -> HttpResponse:
         request,
         "dashboard/openapi/import.html",
         "connections",
-        {"form": form},
+        {"form": form, "redirect_uri": connection_redirect_uri()},
         status=400 if form.errors else 200,
     )
 
@@ -376,3 +376,89 @@ def openapi_reimport_apply(request: HttpRequest, name: str) -> HttpResponse:
         f"{len(changes.get('removed', []))} removed, {len(changes.get('changed', []))} changed.",
     )
     return redirect(_operations_url(request, name))
+
+
+class SettingsForm(forms.Form):
+    """What an admin may change on an openapi connection without a new document."""
+
+    server_url = forms.CharField(max_length=2000, label="Server URL")
+    client_id = forms.CharField(required=False, max_length=500, label="OAuth client id")
+    scopes = forms.CharField(
+        required=False,
+        max_length=5000,
+        help_text="Space-separated; empty: the scopes the document's operations require.",
+    )
+    client_secret = forms.CharField(
+        required=False,
+        max_length=8192,
+        label="OAuth client secret",
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored secret.",
+    )
+    shared_credential = forms.CharField(
+        required=False,
+        max_length=8192,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the stored value.",
+    )
+    confirm_credential_move = forms.BooleanField(
+        required=False,
+        label="Send the stored credentials to the new host (it is the same API)",
+    )
+
+
+@tenant_member_required(write=True)
+def openapi_settings(request: HttpRequest, name: str) -> HttpResponse:
+    """Server URL, OAuth client and the shared credential; a move of stored credentials to
+    another host needs the confirmation box (``reimport.credential_move`` says why)."""
+    connection = _openapi_or_404(name)
+    current = connection.settings or {}
+    initial = {
+        "server_url": current.get("server_url", ""),
+        "client_id": current.get("client_id", ""),
+        "scopes": " ".join(current.get("scopes") or []),
+    }
+    form = SettingsForm(request.POST or None, initial=initial)
+    oauth = connection.auth_type == A.OAUTH2
+    if not oauth:
+        for key in ("client_id", "scopes", "client_secret"):
+            del form.fields[key]
+    if connection.auth_type != A.SHARED_HEADER:
+        del form.fields["shared_credential"]
+    moving = False
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        settings: dict[str, Any] = {"server_url": data["server_url"].strip()}
+        if oauth:
+            settings["client_id"] = data["client_id"].strip()
+            settings["scopes"] = data["scopes"].split() or None
+        secrets = {
+            key: data[key] for key in ("client_secret", "shared_credential") if data.get(key)
+        }
+        try:
+            services.connection_update(
+                connection=connection,
+                settings=settings,
+                secrets=secrets or None,
+                actor=actor_of(request),
+                confirm_credential_move=data["confirm_credential_move"],
+            )
+        except ApplicationError as exc:
+            moving = exc.code == "credentials_would_move"
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Connection “{connection.name}” saved.")
+            slug = request.tenant.slug  # type: ignore[attr-defined]
+            return redirect(reverse("dashboard:connection", kwargs={"tenant": slug, "name": name}))
+    return render_page(
+        request,
+        "dashboard/openapi/settings.html",
+        "connections",
+        {
+            "connection": connection,
+            "form": form,
+            "moving": moving,
+            "redirect_uri": connection_redirect_uri(),
+        },
+        status=400 if form.errors else 200,
+    )

@@ -210,3 +210,32 @@ def test_a_preview_is_void_once_the_connection_changed(acme, imported):
         connection = Connection.objects.get(name="pets")
         assert connection.settings["document_info"]["version"] == "9"
         assert len(connection.tools) == 19
+
+
+def test_the_import_page_shows_the_redirect_uri_to_register(acme):
+    page = client_for("alice").get(f"{BASE}/connections/import-openapi/").content.decode()
+    assert 'value="http://127.0.0.1:8000/oauth/callback"' in page
+
+
+def test_editing_the_server_url_with_stored_keys_asks_for_confirmation(acme, imported):
+    detail = imported.get(f"{BASE}/connections/pets/").content.decode()
+    assert f'href="{BASE}/connections/pets/openapi-settings/"' in detail
+    with tenant_context(acme):
+        account = account_get_or_create(
+            connection=Connection.objects.get(name="pets"), identifier="al", actor="t"
+        )
+        account_store_api_key(account=account, api_key="key-of-al", actor="t")
+    url = f"{BASE}/connections/pets/openapi-settings/"
+    other = "http://127.0.0.2:9/v2"
+    with override_settings(VMCP_SSRF_ALLOWED_HOSTS=["127.0.0.1", "127.0.0.2"]):
+        refused = imported.post(url, {"server_url": other})
+        html = refused.content.decode()
+        assert refused.status_code == 400
+        assert "were issued for" in html and 'id="credential-move"' in html
+        with tenant_context(acme):
+            assert Connection.objects.get(name="pets").settings["server_url"] != other
+        saved = imported.post(url, {"server_url": other, "confirm_credential_move": "on"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    with tenant_context(acme):
+        assert Connection.objects.get(name="pets").settings["server_url"] == other
+    assert client_for("audrey").get(url).status_code == 404

@@ -271,3 +271,36 @@ def test_a_document_moving_the_token_url_after_users_connected_needs_confirmatio
     with tenant_context(acme):
         auth = Connection.objects.get(name="pets").settings["auth"]
         assert auth["token_url"] == fake_providers.oauth_urls("google")["token_url"]
+
+
+def test_the_admin_changes_the_oauth_client_on_the_dashboard(acme, acme_api, oauth_api):
+    from tests.dashboard.conftest import client_for
+    from vault.models import Secret
+    from vault.secrets import secret_get
+
+    doc_path, api = oauth_api
+    assert _create(acme_api, doc_path, api.url).status_code == 201
+    url = "/t/acme/dashboard/connections/pets/openapi-settings/"
+    alice = client_for("alice")
+    page = alice.get(url).content.decode()
+    assert f'value="{CLIENT_ID}"' in page and CLIENT_SECRET not in page
+    saved = alice.post(
+        url,
+        {
+            "server_url": api.url,
+            "client_id": "pets-client-2",
+            "scopes": "read:pets",
+            "client_secret": "second-secret",
+        },
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    with tenant_context(acme):
+        connection = Connection.objects.get(name="pets")
+        assert connection.settings["client_id"] == "pets-client-2"
+        assert connection.settings["scopes"] == ["read:pets"]
+        owner = Secret.OwnerType.CONNECTION
+        assert secret_get(owner_type=owner, owner_id=connection.pk, field="client_secret") == (
+            "second-secret"
+        )
+    missing = alice.post(url, {"server_url": api.url, "client_id": ""})
+    assert missing.status_code == 400 and "client_id" in missing.content.decode()
