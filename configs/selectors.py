@@ -91,6 +91,7 @@ def connection_oauth_spec(connection: Connection) -> OAuthSpec | None:
             authorize_url=str(auth.get("authorize_url") or ""),
             token_url=str(auth.get("token_url") or ""),
             default_scopes=tuple(auth.get("scopes") or ()),
+            refresh_url=auth.get("refresh_url") or None,
         )
     connector = get_connector(connection.connector)
     return connector.oauth if connector is not None else None

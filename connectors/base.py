@@ -49,6 +49,8 @@ class OAuthSpec:
     #   "github":  DELETE ``revoke_url`` (``{client_id}`` filled in), HTTP basic client
     #              credentials, JSON ``{"access_token": <token>}``
     revoke_style: Literal["rfc7009", "bearer", "github"] = "rfc7009"
+    # Where refresh_token grants go when not the token URL (an OpenAPI flow's refreshUrl).
+    refresh_url: str | None = None
 
     def revoke_request(
         self, token: str, *, client_id: str, client_secret: str, revoke_url: str | None = None

@@ -37,6 +37,8 @@ LogCallback = Callable[[dict[str, Any]], Awaitable[None]]
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TOOL_PAGES = 50
 MAX_TOOLS = 2000
+
+
 def forget_servers() -> None:
     """Forget remembered eras and pooled connections (tests; an upstream that was replaced)."""
     mcp_pool.forget()

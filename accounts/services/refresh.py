@@ -9,6 +9,7 @@ token behind.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import transaction
@@ -73,6 +74,8 @@ def account_refresh(
         else:
             client = oauth_client_for(connection)
             spec = client.spec
+            if spec.refresh_url:
+                client = replace(client, token_url=spec.refresh_url)
             path = (
                 spec.refresh_response_path
                 if spec.refresh_response_path is not None

@@ -141,6 +141,10 @@ def _from_oauth_scheme(
         # outbound URL: the token URL receives the client secret and the users' codes.
         auth[key] = urljoin(base, url)
         check_url(auth[key], field=key)
+    if isinstance(flow.get("refreshUrl"), str) and flow["refreshUrl"]:
+        # Refresh tokens and the client secret go there: checked like the token URL.
+        auth["refresh_url"] = urljoin(base, flow["refreshUrl"])
+        check_url(auth["refresh_url"], field="refresh_url")
     auth["scopes"] = _required_scopes(document, name)
     return auth
 
@@ -181,6 +185,11 @@ def _validate_auth(auth: Any) -> dict[str, Any]:
                 raise invalid(f"An oauth2 auth needs {key}.", field="auth")
             check_url(auth[key], field=key)
             clean[key] = auth[key]
+        if auth.get("refresh_url") is not None:
+            if not isinstance(auth["refresh_url"], str):
+                raise invalid("auth.refresh_url must be a URL.", field="auth")
+            check_url(auth["refresh_url"], field="refresh_url")
+            clean["refresh_url"] = auth["refresh_url"]
         clean["scopes"] = validate_scopes(auth.get("scopes") or [])
         if isinstance(auth.get("scheme"), str):
             clean["scheme"] = auth["scheme"][:100]

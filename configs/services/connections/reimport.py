@@ -133,6 +133,7 @@ def credential_targets(settings: dict[str, Any]) -> dict[str, str | None]:
     return {
         "server_url": _origin(settings.get("server_url")),
         "token_url": _origin(auth.get("token_url")),
+        "refresh_url": _origin(auth.get("refresh_url")),
     }
 
 

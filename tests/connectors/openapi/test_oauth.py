@@ -304,3 +304,32 @@ def test_the_admin_changes_the_oauth_client_on_the_dashboard(acme, acme_api, oau
         )
     missing = alice.post(url, {"server_url": api.url, "client_id": ""})
     assert missing.status_code == 400 and "client_id" in missing.content.decode()
+
+
+def test_a_flows_refresh_url_takes_the_refresh_grants(acme, acme_api, fake_providers, tmp_path):
+    fake_providers.register_client("google", CLIENT_ID, CLIENT_SECRET, oauth_redirect_uri())
+    token_url = fake_providers.oauth_urls("google")["token_url"]
+    doc_path = _oauth_petstore(fake_providers, tmp_path, refreshUrl=token_url)
+    with LOOPBACK, FakeApi(doc_path) as api:
+        assert _create(acme_api, doc_path, api.url).status_code == 201
+        _connect(acme_api, fake_providers, "alice", "alice-at-provider")
+        with tenant_context(acme):
+            connection = Connection.objects.get(name="pets")
+            assert connection.settings["auth"]["refresh_url"] == token_url
+            # Only the refreshUrl can answer now: the token URL points at nothing.
+            connection.settings["auth"]["token_url"] = "http://127.0.0.1:9/token"
+            connection.save()
+            ConnectedAccount.objects.filter(identifier="alice").update(
+                token_expires_at=timezone.now() + timedelta(seconds=5)
+            )
+            got = run(
+                acme,
+                connection_name="pets",
+                tool_name="pets_get_pet_by_id",
+                identifier="alice",
+                arguments={"petId": 3},
+            )
+            assert got.error is None, got.result
+    refreshes = [r for r in fake_providers.token_requests if r.grant_type == "refresh_token"]
+    assert [(r.outcome, r.user) for r in refreshes] == [("ok", "alice-at-provider")]
+    assert _user_of(fake_providers, api.seen[-1]["authorization"]) == "alice-at-provider"
