@@ -439,8 +439,20 @@ def test_readiness_reports_each_connection_and_creates_links_on_request(acme_api
         "identifier": "alice",
         "ready": False,
         "connections": [
-            {"connection_name": "gmail", "connector": "gmail", "status": "NOT_CONNECTED"},
-            {"connection_name": "demo", "connector": "demo", "status": "NOT_REQUIRED"},
+            {
+                "connection_name": "gmail",
+                "connector": "gmail",
+                "status": "NOT_CONNECTED",
+                "connected_account_status": "NOT_CONNECTED",
+                "authentication_link": None,
+            },
+            {
+                "connection_name": "demo",
+                "connector": "demo",
+                "status": "NOT_REQUIRED",
+                "connected_account_status": "NOT_REQUIRED",
+                "authentication_link": None,
+            },
         ],
     }
     with tenant_context(acme_setup):
@@ -453,6 +465,9 @@ def test_readiness_reports_each_connection_and_creates_links_on_request(acme_api
         f"{settings.PUBLIC_BASE_URL}/t/acme/connect/vmcp_cl_"
     )
     assert gmail["expires_at"]
+    # Scalekit's names for the same values, beside vmcp's own.
+    assert gmail["connected_account_status"] == "PENDING_AUTH"
+    assert gmail["authentication_link"] == gmail["authorization_url"]
     with tenant_context(acme_setup):
         account = ConnectedAccount.objects.get(identifier="alice")
         assert account.status == ConnectedAccount.Status.PENDING_AUTH
@@ -464,6 +479,8 @@ def test_readiness_reports_each_connection_and_creates_links_on_request(acme_api
         "connection_name": "gmail",
         "connector": "gmail",
         "status": "ACTIVE",
+        "connected_account_status": "ACTIVE",
+        "authentication_link": None,
     }
     # Bob is another user: alice's account does not make him ready.
     assert acme_api.post(url, {"identifier": "bob"}, format="json").json()["ready"] is False

@@ -101,6 +101,13 @@ class ConnectionStatusOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="When the connect link expires."
     )
+    connected_account_status = serializers.ChoiceField(
+        choices=ACCOUNT_STATUSES, help_text="Same as status (the name Scalekit's API uses)."
+    )
+    authentication_link = serializers.URLField(
+        allow_null=True,
+        help_text="Same as authorization_url, null without include_auth_link (Scalekit's name).",
+    )
 
 
 class ReadinessOutput(serializers.Serializer):
