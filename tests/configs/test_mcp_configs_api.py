@@ -99,8 +99,9 @@ def test_create_returns_the_config_with_its_server_url_and_tool_count(acme_api, 
             "connection_name": "gmail",
             "tools": ["gmail_fetch_mails", "gmail_send_email"],
             "overrides": {"gmail_send_email": {"name": "send_reply"}},
+            "tool_rate_limits": {},
         },
-        {"connection_name": "demo", "tools": ["*"], "overrides": {}},
+        {"connection_name": "demo", "tools": ["*"], "overrides": {}, "tool_rate_limits": {}},
     ]
     assert body["tool_count"] == 2 + len(get_connector("demo").tools)
     assert body["mcp_server_url"] == f"{settings.PUBLIC_BASE_URL}/t/acme/mcp/{config_id}"

@@ -168,6 +168,7 @@ def test_auditor_posts_are_refused_and_change_nothing(furnished, acme):
             "audit_retention_days": "1",
             "rate_limit_per_minute": "1",
             "user_rate_limit_per_minute": "1",
+            "end_user_rate_limit_per_minute": "1",
         },
         f"{BASE}/settings/api-keys/new/": {"name": "mine"},
         f"{BASE}/settings/api-keys/{f.api_key.pk}/revoke/": {"confirm": "yes"},
@@ -362,7 +363,11 @@ def test_settings_form_validates_and_audits(furnished, acme):
     from audit.models import AuditEvent
 
     client = client_for("bob")
-    limits = {"rate_limit_per_minute": "600", "user_rate_limit_per_minute": "60"}
+    limits = {
+        "rate_limit_per_minute": "600",
+        "user_rate_limit_per_minute": "60",
+        "end_user_rate_limit_per_minute": "300",
+    }
     too_short = client.post(f"{BASE}/settings/update/", {**limits, "audit_retention_days": "0"})
     assert too_short.status_code == 400
     assert field_error(too_short.content.decode(), "audit_retention_days") == (
@@ -381,12 +386,14 @@ def test_settings_form_validates_and_audits(furnished, acme):
             "audit_retention_days": "30",
             "rate_limit_per_minute": "600",
             "user_rate_limit_per_minute": "60",
+            "end_user_rate_limit_per_minute": "90",
             "store_tool_arguments": "on",
         },
     )
     assert good.status_code == 302
     acme.refresh_from_db()
     assert (acme.audit_retention_days, acme.store_tool_arguments) == (30, True)
+    assert acme.end_user_rate_limit_per_minute == 90
     with tenant_context(acme):
         event = AuditEvent.objects.get(event_type="settings.changed")
     assert event.actor == "user:bob@acme.test"

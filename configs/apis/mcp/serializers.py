@@ -42,6 +42,12 @@ class MappingSerializer(serializers.Serializer):
         required=False,
         help_text="Per original tool name: the name/description the agent sees instead.",
     )
+    tool_rate_limits = serializers.DictField(
+        child=serializers.IntegerField(min_value=1, max_value=100_000),
+        required=False,
+        help_text="Per original tool name: calls per minute per end user on this server "
+        '(e.g. {"gmail_send_email": 10}).',
+    )
 
 
 @extend_schema_field(MappingSerializer(many=True))
