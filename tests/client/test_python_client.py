@@ -63,6 +63,18 @@ def test_configs_tokens_and_execute_tool_end_to_end(live_api):
 
         executed = vmcp.execute_tool("demo_add", "alice", {"a": 2, "b": 40})
         assert executed["data"] == {"sum": 42} and executed["is_error"] is False
+        scoped = vmcp.execute_tool("demo_add", "alice", {"a": 1, "b": 1}, config_id=config["id"])
+        assert scoped["data"] == {"sum": 2}
+
+        # Tenant-wide: every server's tokens of one end user.
+        vmcp.create_session_token(config["id"], "alice")
+        ended = vmcp.end_users.revoke("alice")
+        assert ended == {
+            "identifier": "alice",
+            "revoked_tokens": 1,
+            "servers": 1,
+            "revoked_accounts": 0,
+        }
 
         vmcp.delete_config(config["id"])
         with pytest.raises(NotFoundError) as missing:

@@ -438,6 +438,28 @@ def test_server_builder_validates_and_saves(furnished, acme):
     assert created["Location"] == f"{BASE}/servers/{config.pk}/"
 
 
+def test_server_builder_sets_a_per_tool_rate_limit_and_keeps_it_on_edit(furnished, acme):
+    from configs.models import McpConfig, ToolMapping
+
+    client = client_for("bob")
+    bad = client.post(
+        f"{BASE}/servers/new/",
+        {"name": "mailer", "tool:gmail": ["gmail_send_email"], "orl:gmail:gmail_send_email": "x"},
+    )
+    assert bad.status_code == 400
+    assert "calls per minute" in bad.content.decode()
+    created = client.post(
+        f"{BASE}/servers/new/",
+        {"name": "mailer", "tool:gmail": ["gmail_send_email"], "orl:gmail:gmail_send_email": "10"},
+    )
+    assert created.status_code == 302, created.content.decode()[:2000]
+    with tenant_context(acme):
+        config = McpConfig.objects.get(name="mailer")
+        assert ToolMapping.objects.get(config=config).tool_rate_limits == {"gmail_send_email": 10}
+    edit = client.get(f"{BASE}/servers/{config.pk}/edit/").content.decode()
+    assert 'name="orl:gmail:gmail_send_email" value="10"' in edit
+
+
 def test_builder_estimate_drops_as_tools_are_scoped(furnished):
     client = client_for("bob")
 

@@ -18,12 +18,8 @@ class ToolMapping(TypedDict):
     connection_name: str
     tools: list[str]  # ["*"] for every tool of the connection, including future ones
     overrides: NotRequired[dict[str, dict[str, str]]]
-
-
-class ToolLimit(TypedDict):
-    """A per-tool rate limit on one mapping (e.g. gmail_send_email 10/min)."""
-
-    per_minute: int
+    # Per original tool name: calls per minute per end user, e.g. {"gmail_send_email": 10}.
+    tool_rate_limits: NotRequired[dict[str, int]]
 
 
 class McpConfig(TypedDict):
@@ -155,6 +151,7 @@ class AuditEvent(TypedDict):
 class EndUserRevocation(TypedDict):
     identifier: str
     revoked_tokens: int
+    servers: int  # how many virtual servers those tokens were for
     revoked_accounts: int
 
 
