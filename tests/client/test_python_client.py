@@ -260,3 +260,36 @@ def test_an_unknown_code_falls_back_to_its_status_class():
     with pytest.raises(ConflictError) as conflict:
         client.get_config("c")
     assert conflict.value.error_code == "brand_new_conflict"
+
+
+def test_every_error_code_the_api_raises_has_its_own_class():
+    """A code added to the server without a class in the client fails here."""
+    import re
+
+    from vmcp_client import ERRORS_BY_CODE
+
+    from tests.conftest import BASE_DIR
+
+    # Codes that never reach the REST API: audit-only outcomes and the end-user connect pages.
+    not_api = {
+        "tool_error",
+        "provider_401",
+        "state_unknown",
+        "invalid_grant",
+        "no_refresh_token",
+        "refresh_failed",
+        "link_not_found",
+        "link_used",
+        "link_revoked",
+        "link_expired",
+    }
+    pattern = re.compile(r'\bcode\s*=\s*"([a-z_0-9]+)"')
+    raised: set[str] = set()
+    for app in ("accounts", "audit", "configs", "connectors", "gateway", "tenants", "vault"):
+        for path in (BASE_DIR / app).rglob("*.py"):
+            if "migrations" not in path.parts:
+                raised |= set(pattern.findall(path.read_text()))
+    base = (BASE_DIR / "vmcp_platform" / "errors.py").read_text()
+    raised |= set(re.findall(r'^\s+code = "([a-z_0-9]+)"', base, re.M))
+    missing = sorted(raised - not_api - set(ERRORS_BY_CODE))
+    assert missing == [], f"no client exception class for: {missing}"

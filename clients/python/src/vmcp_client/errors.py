@@ -127,6 +127,16 @@ class MalformedRequestError(BadRequestError):
     code = "malformed_request"
 
 
+class InvalidOpenapiDocumentError(ValidationError):
+    """An ``openapi`` connection's document is malformed, unsupported or too large."""
+
+    code = "invalid_openapi_document"
+
+
+class VaultDecryptionFailedError(InternalError):
+    code = "vault_decryption_failed"
+
+
 class AmbiguousToolError(BadRequestError):
     """Several connections have a tool of that name: pass ``connection_name``."""
 
