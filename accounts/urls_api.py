@@ -4,7 +4,7 @@
 from django.urls import path
 
 from accounts.apis import accounts as apis
-from accounts.apis import readiness, tokens
+from accounts.apis import end_users, readiness, tokens
 
 urlpatterns = [
     path(
@@ -35,4 +35,5 @@ urlpatterns = [
         name="mcp-config-tokens-revoke",
     ),
     path("mcp/tokens/<uuid:token_id>", tokens.SessionTokenRevokeApi.as_view(), name="mcp-token"),
+    path("end_users/revoke", end_users.EndUserRevokeApi.as_view(), name="end-user-revoke"),
 ]

@@ -77,6 +77,8 @@ class ToolMapping(models.Model):
     tools = models.JSONField(default=list)
     # {original_tool_name: {"name": exposed_name?, "description": exposed_description?}}
     overrides = models.JSONField(default=dict, blank=True)
+    # {original_tool_name: calls per minute per end user}, e.g. {"gmail_send_email": 10}.
+    tool_rate_limits = models.JSONField(default=dict, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -22,7 +22,9 @@ from configs.tools import config_mappings
 
 from .catalog import estimate_tokens
 
-ERROR_KEY_RE = re.compile(r"^connection_tool_mappings\[(\d+)\](?:\.overrides\.([^.]+))?")
+ERROR_KEY_RE = re.compile(
+    r"^connection_tool_mappings\[(\d+)\](?:\.(?:overrides|tool_rate_limits)\.([^.]+))?"
+)
 
 
 @dataclass
@@ -33,6 +35,8 @@ class ToolRow:
     checked: bool = False
     override_name: str = ""
     override_description: str = ""
+    # Calls per minute per end user on this server; kept as typed so a bad value is reported.
+    rate_limit: int | str | None = None
     error: str = ""
 
     @property
@@ -95,7 +99,13 @@ class Panel:
             if override:
                 overrides[row.name] = override
         tools = [ToolMapping.ALL_TOOLS] if self.all_tools else [r.name for r in self.selected]
-        return {"connection_name": self.connection.name, "tools": tools, "overrides": overrides}
+        limits = {r.name: r.rate_limit for r in self.selected if r.rate_limit not in (None, "")}
+        return {
+            "connection_name": self.connection.name,
+            "tools": tools,
+            "overrides": overrides,
+            "tool_rate_limits": limits,
+        }
 
 
 @dataclass
@@ -161,6 +171,8 @@ def builder_from_post(data: Any, connections: Iterable[Connection]) -> Builder:
             row.checked = row.name in ticked
             row.override_name = data.get(f"oname:{name}:{row.name}", "").strip()
             row.override_description = data.get(f"odesc:{name}:{row.name}", "").strip()
+            limit = data.get(f"orl:{name}:{row.name}", "").strip()
+            row.rate_limit = int(limit) if limit.isdigit() else (limit or None)
         panels.append(Panel(connection, rows, all_tools=bool(data.get(f"all:{name}"))))
     return Builder(panels)
 
@@ -178,5 +190,6 @@ def builder_from_config(config: McpConfig | None, connections: Iterable[Connecti
                 row.checked = all_tools or row.name in mapping.tools
                 row.override_name = override.get("name", "")
                 row.override_description = override.get("description", "")
+                row.rate_limit = (mapping.tool_rate_limits or {}).get(row.name)
         panels.append(Panel(connection, rows, all_tools=all_tools))
     return Builder(panels)

@@ -55,6 +55,7 @@ urlpatterns = [
     path("accounts/", accounts.account_list_page, name="accounts"),
     path("accounts/link/", accounts.connect_link_new, name="account-link"),
     path("accounts/<int:account_id>/revoke/", accounts.account_revoke_page, name="account-revoke"),
+    path("accounts/end-user/", accounts.end_user_end_page, name="end-user-end"),
     path("tokens/", tokens.token_list, name="tokens"),
     path("tokens/revoke-user/", tokens.tokens_revoke_user, name="tokens-revoke-user"),
     path("tokens/<uuid:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),

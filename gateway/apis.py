@@ -1,10 +1,13 @@
 """REST: ``POST execute_tool`` — one tool for one end user, without MCP.
 
-Runs through the same execution path as MCP ``tools/call`` (``gateway.execution``). Scope: any
-tool of the tenant's connections. Errors, in the API's one error shape:
+Runs through the same execution path as MCP ``tools/call`` (``gateway.execution``). Scope:
+without ``config_id``, any tool of the tenant's connections, under the tenant's limit and the
+end user's tenant-wide limit; with ``config_id``, only the tools that virtual server exposes (by
+their exposed names), under that server's per-user and per-tool limits too — what an agent on
+that server would get. Errors, in the API's one error shape:
 
 ==============================  ======  =============================================
-unknown connection              404     ``not_found``
+unknown connection / config_id   404     ``not_found``
 unknown tool                    404     ``unknown_tool``
 tool name on several connections 400    ``ambiguous_tool`` (details list candidates)
 invalid params                  400     ``validation_error`` (details name each field)
@@ -35,6 +38,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from configs.selectors import connection_list, connection_tools
+from configs.selectors_mcp import mcp_config_get
+from configs.tools import ExposedTool, config_exposed_tools
 from connectors.base import ToolResult
 from gateway.execution import tool_execute
 from tenants.api_view import TenantAPIView
@@ -66,6 +71,30 @@ def _connection_for_tool(tenant: Tenant, tool_name: str) -> str:
             details={"candidates": candidates},
         )
     return candidates[0]
+
+
+def _exposed_tool(
+    tenant: Tenant, config_id: Any, tool_name: str, connection_name: str | None
+) -> ExposedTool:
+    """The tool ``tool_name`` (its exposed name) of one virtual server: that server's scope."""
+    with tenant_context(tenant):
+        config = mcp_config_get(config_id=config_id)
+        found = next(
+            (
+                tool
+                for tool in config_exposed_tools(config)
+                if tool.exposed_name == tool_name
+                and (connection_name is None or tool.connection.name == connection_name)
+            ),
+            None,
+        )
+    if found is None:
+        raise NotFound(
+            f"Virtual server '{config.name}' exposes no tool named '{tool_name[:128]}'.",
+            code="unknown_tool",
+            details={"tool_name": tool_name[:128], "config_id": str(config_id)},
+        )
+    return found
 
 
 def result_data(result: ToolResult) -> Any:
@@ -111,6 +140,12 @@ class ExecuteToolApi(TenantAPIView):
         agent_run_id = serializers.CharField(
             max_length=128, required=False, allow_blank=True, validators=[_no_controls]
         )
+        config_id = serializers.UUIDField(
+            required=False,
+            help_text="A virtual server: the call gets its scope (its tools, by their exposed "
+            "names) and its per-user and per-tool rate limits. Without it: any tool of the "
+            "tenant, under the tenant-wide per-user limit.",
+        )
 
     class OutputSerializer(serializers.Serializer):
         data = serializers.JSONField(
@@ -150,13 +185,23 @@ class ExecuteToolApi(TenantAPIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        connection_name = values.get("connection_name") or _connection_for_tool(
-            self.tenant, values["tool_name"]
-        )
+        scoped: dict[str, Any] = {}
+        if values.get("config_id") is not None:
+            exposed = _exposed_tool(
+                self.tenant, values["config_id"], values["tool_name"], values.get("connection_name")
+            )
+            connection_name, tool_name = exposed.connection.name, exposed.tool_name
+            scoped = {"config_id": values["config_id"], "exposed_name": values["tool_name"]}
+        else:
+            tool_name = values["tool_name"]
+            connection_name = values.get("connection_name") or _connection_for_tool(
+                self.tenant, tool_name
+            )
         executed = async_to_sync(tool_execute)(
             tenant=self.tenant,
             connection_name=connection_name,
-            tool_name=values["tool_name"],
+            tool_name=tool_name,
+            **scoped,
             identifier=values["identifier"],
             arguments=values.get("params") or {},
             actor=self.actor,

@@ -1,4 +1,6 @@
-"""Tool-call rate limits: GCRA, per tenant and per (virtual server, end user), in one Redis script.
+"""Tool-call rate limits: GCRA, in one Redis script call per request, for up to four keys:
+per tenant, per end user across the tenant, per (virtual server, end user), and per (virtual
+server, tool, end user) where the server's mapping sets a limit for that tool.
 
 Why GCRA: it keeps one number per key (the "theoretical arrival time"), needs no sweeping, and
 is exact under concurrency because the whole check-and-consume runs as one Lua script — Redis
@@ -10,13 +12,15 @@ full minute's allowance at once (an agent often fires a handful of calls back to
 that, calls are admitted at the steady rate of one per ``60 / limit`` seconds. The per-minute
 number therefore reads as "at most N calls in any burst, N per minute sustained".
 
-Both limits are checked in the same script call: the call is denied if either key would exceed,
-and a key is consumed only when both allow (a call refused by the tenant limit does not eat the
-user's allowance, and vice versa). The script reads the clock with Redis ``TIME`` so that every
-web process agrees on "now".
+Every limit of a call is checked in the same script call: the call is denied if any key would
+exceed, and a key is consumed only when all allow (a call refused by the tenant limit does not
+eat the user's allowance, and vice versa). The script reads the clock with Redis ``TIME`` so
+that every web process agrees on "now".
 
-Keys: ``rl:{<schema>}:tenant`` and ``rl:{<schema>}:cfg:<config_id>:<sha256(identifier)[:24]>``.
-The braces are a Redis Cluster hash tag: both keys of a tenant live in the same slot, which a
+Keys: ``rl:{<schema>}:tenant``, ``rl:{<schema>}:user:<h>`` (the end user across every server
+and ``execute_tool``), ``rl:{<schema>}:cfg:<config_id>:<h>`` and
+``rl:{<schema>}:tool:<config_id>:<tool>:<h>``, where ``<h>`` is ``sha256(identifier)[:24]``.
+The braces are a Redis Cluster hash tag: every key of a tenant lives in the same slot, which a
 multi-key script requires. The identifier is hashed so end-user e-mail addresses don't sit in
 Redis key names.
 
@@ -89,8 +93,11 @@ return {1, 0, 0}
 class Limit:
     key: str
     per_minute: int
-    scope: str  # "tenant", "user" or "token": named in the error so the caller knows which one
+    # "tenant", "end_user", "user", "tool" or "token": named in the error (details.scope) so
+    # the caller knows which one.
+    scope: str
     what: str = "tool-call"
+    tool: str = ""  # the limited tool, for scope "tool"
 
 
 # One client (and so one connection pool) per event loop and URL: asyncio connections belong to
@@ -141,6 +148,14 @@ def user_key(schema: str, config_id: object, identifier: str) -> str:
     return f"rl:{{{schema}}}:cfg:{config_id}:{identifier_hash(identifier)}"
 
 
+def end_user_key(schema: str, identifier: str) -> str:
+    return f"rl:{{{schema}}}:user:{identifier_hash(identifier)}"
+
+
+def tool_key(schema: str, config_id: object, tool_name: str, identifier: str) -> str:
+    return f"rl:{{{schema}}}:tool:{config_id}:{tool_name}:{identifier_hash(identifier)}"
+
+
 def limits_for(
     *,
     schema: str,
@@ -149,12 +164,22 @@ def limits_for(
     config_id: object | None,
     config_limit: int | None,
     identifier: str,
+    end_user_limit: int | None = None,
+    tool_name: str | None = None,
+    tool_limit: int | None = None,
 ) -> list[Limit]:
-    """The limits of one call: the tenant's, plus (config, identifier) when there is a config."""
+    """The limits of one call: the tenant's; the end user's across the tenant (when given);
+    with a config, (config, identifier) and, if the mapping limits this tool, (config, tool,
+    identifier). A backend ``execute_tool`` without a config gets the first two only."""
     limits = [Limit(tenant_key(schema), tenant_limit, "tenant")]
+    if end_user_limit is not None:
+        limits.append(Limit(end_user_key(schema, identifier), end_user_limit, "end_user"))
     if config_id is not None:
         per_user = config_limit if config_limit is not None else user_limit
         limits.append(Limit(user_key(schema, config_id, identifier), per_user, "user"))
+        if tool_limit is not None and tool_name:
+            key = tool_key(schema, config_id, tool_name, identifier)
+            limits.append(Limit(key, tool_limit, "tool", tool=tool_name))
     return limits
 
 
@@ -186,7 +211,7 @@ async def rate_limit_consume(limits: list[Limit]) -> None:
         # A limit of 0 means "no calls": refuse without consuming anything.
         if limit.per_minute <= 0:
             metrics.count_rate_limited(limit.scope, limit.what)
-            raise RateLimited(_message(limit), retry_after=60.0, details={"scope": limit.scope})
+            raise RateLimited(_message(limit), retry_after=60.0, details=_details(limit))
     args: list[int] = []
     for limit in limits:
         interval = MICROS_PER_MINUTE // limit.per_minute
@@ -205,8 +230,12 @@ async def rate_limit_consume(limits: list[Limit]) -> None:
     limit = limits[int(index) - 1]
     metrics.count_rate_limited(limit.scope, limit.what)
     raise RateLimited(
-        _message(limit), retry_after=int(retry_us) / 1_000_000, details={"scope": limit.scope}
+        _message(limit), retry_after=int(retry_us) / 1_000_000, details=_details(limit)
     )
+
+
+def _details(limit: Limit) -> dict[str, str]:
+    return {"scope": limit.scope, **({"tool": limit.tool} if limit.tool else {})}
 
 
 def _message(limit: Limit) -> str:
@@ -214,4 +243,8 @@ def _message(limit: Limit) -> str:
         return f"The {limit.scope}'s {limit.what} rate limit was reached; retry later."
     if limit.scope == "tenant":
         return "The tenant's tool-call rate limit was reached; retry later."
+    if limit.scope == "end_user":
+        return "This user's tool-call rate limit across the tenant was reached; retry later."
+    if limit.scope == "tool":
+        return f"This user's rate limit for {limit.tool} on this server was reached; retry later."
     return "This user's tool-call rate limit on this server was reached; retry later."

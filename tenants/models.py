@@ -29,6 +29,11 @@ class Tenant(TenantMixin):
     user_rate_limit_per_minute = models.PositiveIntegerField(
         default=120, help_text="Tool calls per minute per virtual server and end user."
     )
+    end_user_rate_limit_per_minute = models.PositiveIntegerField(
+        default=600,
+        help_text="Tool calls per minute per end user across every virtual server and "
+        "execute_tool of the tenant.",
+    )
 
     auto_create_schema = True
     auto_drop_schema = True

@@ -174,6 +174,7 @@ TENANT_SETTING_BOUNDS: dict[str, tuple[int, int]] = {
     "audit_retention_days": (1, 3650),
     "rate_limit_per_minute": (1, 1_000_000),
     "user_rate_limit_per_minute": (1, 1_000_000),
+    "end_user_rate_limit_per_minute": (1, 1_000_000),
 }
 TENANT_SETTING_FLAGS = frozenset({"store_tool_arguments"})
 

@@ -79,6 +79,7 @@ def test_schema_documents_every_endpoint_under_the_tenant_prefix():
         "/t/{tenant}/api/v1/mcp/configs/{config_id}/tokens",
         "/t/{tenant}/api/v1/mcp/configs/{config_id}/tokens/revoke",
         "/t/{tenant}/api/v1/mcp/tokens/{token_id}",
+        "/t/{tenant}/api/v1/end_users/revoke",
     ):
         assert path in paths
     scheme = SCHEMA["components"]["securitySchemes"]["tenantApiKey"]

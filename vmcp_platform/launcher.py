@@ -14,10 +14,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from vmcp_platform.embedded import embedded_services
+from vmcp_platform.embedded import LAST_RUN_FILE, embedded_services
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -41,6 +42,74 @@ def _wait_healthy(url: str, processes: list[subprocess.Popen[bytes]], timeout: f
     return False
 
 
+DEMO_LOGIN_FILE = "demo-login.txt"
+DEMO_EMAIL = "admin@demo.local"
+
+
+def demo_login_write(var: Path, email: str, password: str) -> None:
+    """Keep the demo login in ``var/demo-login.txt`` (owner-only), e-mail and password."""
+    path = var / DEMO_LOGIN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"login: {email}\npassword: {password}\n")
+    path.chmod(0o600)
+
+
+def demo_login_read(var: Path) -> tuple[str, str] | None:
+    """(e-mail, password) from ``var/demo-login.txt``; earlier versions kept the password alone."""
+    path = var / DEMO_LOGIN_FILE
+    if not path.exists():
+        return None
+    fields: dict[str, str] = {}
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    for line in lines:
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    if "password" not in fields:
+        return (DEMO_EMAIL, lines[0]) if lines else None
+    return fields.get("login", DEMO_EMAIL), fields["password"]
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password replaced, fit to print or keep in a file."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:PASSWORD@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _remember_database(var: Path, external_url: str | None) -> None:
+    """What a later ``manage.py`` without DATABASE_URL should be told to export."""
+    path = var / LAST_RUN_FILE
+    if external_url:
+        var.mkdir(parents=True, exist_ok=True)
+        path.write_text(masked_url(external_url) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def ready_block(base: str, var: Path) -> str:
+    """The last thing `make run` prints, after migrations and Celery's banner."""
+    login = demo_login_read(var)
+    email, password = login if login else (DEMO_EMAIL, "(not kept: reset it with changepassword)")
+    rule = "  " + "─" * 66
+    return "\n".join(
+        [
+            "",
+            rule,
+            f"  vmcp is up      {base}/t/demo/dashboard/",
+            f"  login           {email}",
+            f"  password        {password}",
+            f"  kept in         {var / DEMO_LOGIN_FILE}",
+            "  stop            Ctrl-C (web, worker, beat and any embedded servers)",
+            rule,
+            "",
+        ]
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     stopping = False
 
@@ -50,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    var = Path(os.environ.get("VMCP_VAR_DIR", BASE_DIR / "var"))
+    _remember_database(var, os.environ.get("DATABASE_URL"))
     with embedded_services():
         print("· migrating shared and tenant schemas …", flush=True)
         _manage("migrate_schemas", "--executor=standard", "-v", "0")
@@ -57,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vmcp_platform.settings.base"}
         if args.debug:
             env["DEBUG"] = "true"
-        var = Path(os.environ.get("VMCP_VAR_DIR", BASE_DIR / "var"))
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # Web, worker and beat share one metrics directory, so /metrics sums all three;
             # emptied first, or the counters of the previous run would be summed in too.
@@ -110,8 +180,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             base = f"http://{args.host}:{args.port}"
             if _wait_healthy(f"{base}/healthz", processes):
-                print(f"\n  vmcp is up: {base}/t/demo/dashboard/", flush=True)
-                print("  (see the login printed above; Ctrl-C stops everything)\n", flush=True)
+                # Celery prints its banner after start-up: let it, so the block comes last.
+                time.sleep(float(os.environ.get("VMCP_READY_DELAY", "2")))
+                print(ready_block(base, var), flush=True)
             else:
                 print("! the web process did not become healthy", file=sys.stderr, flush=True)
                 stopping = True

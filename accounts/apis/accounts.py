@@ -30,6 +30,11 @@ class ConnectedAccountOutput(serializers.Serializer):
     connector = serializers.CharField(source="connection.connector")
     identifier = serializers.CharField()
     status = serializers.ChoiceField(choices=ConnectedAccount.Status.choices)
+    connected_account_status = serializers.ChoiceField(
+        source="status",
+        choices=ConnectedAccount.Status.choices,
+        help_text="Same as status, under the name Scalekit's API uses.",
+    )
     scopes = serializers.ListField(child=serializers.CharField())
     token_expires_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField(allow_blank=True)
@@ -66,6 +71,9 @@ class ConnectedAccountListCreateApi(TenantAPIView):
             help_text="A fresh single-use connect link for the end user."
         )
         authorization_url_expires_at = serializers.DateTimeField()
+        authentication_link = serializers.URLField(
+            help_text="Same as authorization_url, under the name Scalekit's API uses."
+        )
 
     @extend_schema(
         parameters=[
@@ -111,6 +119,7 @@ class ConnectedAccountListCreateApi(TenantAPIView):
         body = {
             **ConnectedAccountOutput(account).data,
             "authorization_url": link.url,
+            "authentication_link": link.url,
             "authorization_url_expires_at": serializers.DateTimeField().to_representation(
                 link.expires_at
             ),

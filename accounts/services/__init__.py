@@ -7,6 +7,7 @@ from .accounts import (
     account_store_api_key,
 )
 from .credentials import account_credential_for_call
+from .end_users import EndUserRevocation, end_user_revoke
 from .links import CreatedLink, connect_link_create
 from .oauth import ConnectFailed, oauth_callback, oauth_redirect_uri, oauth_start
 from .refresh import account_refresh, accounts_refresh_expiring
@@ -14,6 +15,7 @@ from .refresh import account_refresh, accounts_refresh_expiring
 __all__ = [
     "ConnectFailed",
     "CreatedLink",
+    "EndUserRevocation",
     "account_credential_for_call",
     "account_get_or_create",
     "account_mark_expired",
@@ -22,6 +24,7 @@ __all__ = [
     "account_store_api_key",
     "accounts_refresh_expiring",
     "connect_link_create",
+    "end_user_revoke",
     "oauth_callback",
     "oauth_redirect_uri",
     "oauth_start",

@@ -45,6 +45,9 @@ class ConnectionReadiness:
             "connection_name": self.connection.name,
             "connector": self.connection.connector,
             "status": self.status,
+            # The names Scalekit's list_mcp_connected_accounts uses, beside vmcp's own.
+            "connected_account_status": self.status,
+            "authentication_link": self.authorization_url or None,
         }
         if self.authorization_url:
             out["authorization_url"] = self.authorization_url

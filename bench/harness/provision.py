@@ -90,7 +90,9 @@ def create_tenant(slug: str) -> Any:
         )
     # Rate limits stay ON (every call runs the Redis script) but high enough not to refuse.
     Tenant.objects.filter(pk=tenant.pk).update(
-        rate_limit_per_minute=HIGH_LIMIT, user_rate_limit_per_minute=HIGH_LIMIT
+        rate_limit_per_minute=HIGH_LIMIT,
+        user_rate_limit_per_minute=HIGH_LIMIT,
+        end_user_rate_limit_per_minute=HIGH_LIMIT,
     )
     tenant.refresh_from_db()
     db.set_schema_to_public()

@@ -10,7 +10,12 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.selectors import account_get, account_list
-from accounts.services import account_get_or_create, account_revoke, connect_link_create
+from accounts.services import (
+    account_get_or_create,
+    account_revoke,
+    connect_link_create,
+    end_user_revoke,
+)
 from configs.models import Connection
 from configs.selectors import connection_list
 from tenants.access import tenant_member_required
@@ -135,4 +140,51 @@ def account_revoke_page(request: HttpRequest, account_id: int) -> HttpResponse:
         )
     account_revoke(account=account, actor=actor_of(request))
     messages.success(request, f"{account.identifier}’s {account.connection.name} account revoked.")
+    return redirect(_accounts_url(request))
+
+
+@tenant_member_required(write=True)
+def end_user_end_page(request: HttpRequest) -> HttpResponse:
+    """ "End this user": every session token on every server, optionally their accounts."""
+    source = request.POST if request.method == "POST" else request.GET
+    identifier = source.get("identifier", "")
+    with_accounts = source.get("connected_accounts") in {"on", "true", "yes"}
+    if not identifier:
+        messages.error(request, "Name the end user to end.")
+        return redirect(_accounts_url(request))
+    if not confirmed(request):
+        consequence = (
+            "Every live session token of theirs is revoked on every virtual server, and their "
+            "open agent sessions end."
+        )
+        if with_accounts:
+            consequence += (
+                " Their connected accounts are revoked too (and at the provider where "
+                "possible): they must connect again before any tool call."
+            )
+        hidden = {"identifier": identifier}
+        if with_accounts:
+            hidden["connected_accounts"] = "on"
+        return confirm_page(
+            request,
+            title="End this user",
+            question=f"End {identifier} on every server of this tenant?",
+            consequence=consequence,
+            action="End user",
+            cancel_url=_accounts_url(request),
+            hidden=hidden,
+            section="accounts",
+        )
+    try:
+        result = end_user_revoke(
+            identifier=identifier, connected_accounts=with_accounts, actor=actor_of(request)
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(_accounts_url(request))
+    messages.success(
+        request,
+        f"{identifier} ended: {result.revoked_tokens} token(s) on {result.servers} server(s)"
+        f" and {result.revoked_accounts} connected account(s) revoked.",
+    )
     return redirect(_accounts_url(request))

@@ -30,6 +30,10 @@ class TenantSettingsForm(forms.Form):
         label="Per-user rate limit (calls per minute)",
         help_text="Per virtual server and end user, unless the server sets its own.",
     )
+    end_user_rate_limit_per_minute = forms.IntegerField(
+        label="Per-user rate limit across the tenant (calls per minute)",
+        help_text="Per end user, over every virtual server and execute_tool together.",
+    )
     store_tool_arguments = forms.BooleanField(
         required=False,
         label="Keep tool arguments in audit events",

@@ -200,6 +200,9 @@ async def tool_execute(
             config_id=config_id,
             config_limit=prepared.config_limit,
             identifier=identifier,
+            end_user_limit=prepared.end_user_limit,
+            tool_name=tool_name,
+            tool_limit=prepared.tool_limit,
         )
         await tracing.traced(tracing.RATE_LIMIT, rate_limit_consume(limits))
         if connection.auth_type == Connection.AuthType.NONE:

@@ -6,6 +6,7 @@ these on the database thread; the warm MCP path hands in its own ``Prepared`` in
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from django.db import connection as db_connection
 from django_tenants.utils import get_public_schema_name, tenant_context
 
-from configs.models import Connection, McpConfig
+from configs.models import Connection, McpConfig, ToolMapping
 from connectors.openapi import OPENAPI_CONNECTOR
 from tenants.models import Tenant
 from vmcp_platform.errors import Conflict
@@ -35,6 +36,9 @@ class Prepared:
     user_limit: int
     config_limit: int | None
     store_arguments: bool
+    # The end user's limit across the tenant, and the mapping's limit for this tool (if any).
+    end_user_limit: int | None = None
+    tool_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,11 @@ def _prepare_sql() -> str:
             f" t.rate_limit_per_minute AS prep_tenant_limit,"
             f" t.user_rate_limit_per_minute AS prep_user_limit,"
             f" t.store_tool_arguments AS prep_store_arguments,"
+            f" t.end_user_rate_limit_per_minute AS prep_end_user_limit,"
             f" (SELECT m.rate_limit_per_minute FROM {q(McpConfig._meta.db_table)} m"
-            f" WHERE m.id = %s) AS prep_config_limit"
+            f" WHERE m.id = %s) AS prep_config_limit,"
+            f" (SELECT p.tool_rate_limits FROM {q(ToolMapping._meta.db_table)} p"
+            f" WHERE p.config_id = %s AND p.connection_id = c.id) AS prep_tool_limits"
             f" FROM {q(Connection._meta.db_table)} c, {public}.{q(Tenant._meta.db_table)} t"
             f" WHERE c.name = %s AND t.id = %s"
         )
@@ -89,7 +96,9 @@ def _prepare_fast(
         return None
     with tenant_context(tenant):
         rows = list(
-            Connection.objects.raw(_prepare_sql(), [config_uuid, connection_name, tenant.pk])
+            Connection.objects.raw(
+                _prepare_sql(), [config_uuid, config_uuid, connection_name, tenant.pk]
+            )
         )
         if not rows:
             return None
@@ -107,7 +116,23 @@ def _prepare_fast(
         user_limit=connection.prep_user_limit,
         config_limit=connection.prep_config_limit if config_id is not None else None,
         store_arguments=connection.prep_store_arguments,
+        end_user_limit=connection.prep_end_user_limit,
+        tool_limit=tool_limit_of(connection.prep_tool_limits, tool_name),
     )
+
+
+def tool_limit_of(tool_rate_limits: Any, tool_name: str) -> int | None:
+    """The mapping's per-minute limit for this tool (by its original name), if it sets one."""
+    if isinstance(tool_rate_limits, str):
+        # A raw query's jsonb column: Django's psycopg setup hands it over as text.
+        try:
+            tool_rate_limits = json.loads(tool_rate_limits)
+        except ValueError:
+            return None
+    if not isinstance(tool_rate_limits, dict):
+        return None
+    value = tool_rate_limits.get(tool_name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any) -> Prepared:
@@ -118,7 +143,10 @@ def prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
         return prepared
     # Limits and the arguments setting are read fresh: an admin's change applies to the next call.
     settings_row = Tenant.objects.filter(pk=tenant.pk).values(
-        "rate_limit_per_minute", "user_rate_limit_per_minute", "store_tool_arguments"
+        "rate_limit_per_minute",
+        "user_rate_limit_per_minute",
+        "store_tool_arguments",
+        "end_user_rate_limit_per_minute",
     )[0]
     with tenant_context(tenant):
         connection = connection_get(name=connection_name)
@@ -127,12 +155,19 @@ def prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
         )
         urls = connection_effective_urls(connection) if definition is not None else {}
         config_limit = None
+        tool_limit = None
         if config_id is not None:
             config_limit = (
                 McpConfig.objects.filter(pk=config_id)
                 .values_list("rate_limit_per_minute", flat=True)
                 .first()
             )
+            tool_limits = (
+                ToolMapping.objects.filter(config_id=config_id, connection=connection)
+                .values_list("tool_rate_limits", flat=True)
+                .first()
+            )
+            tool_limit = tool_limit_of(tool_limits, tool_name)
     return Prepared(
         connection=connection,
         definition=definition,
@@ -141,6 +176,8 @@ def prepare(tenant: Tenant, connection_name: str, tool_name: str, config_id: Any
         user_limit=settings_row["user_rate_limit_per_minute"],
         config_limit=config_limit,
         store_arguments=settings_row["store_tool_arguments"],
+        end_user_limit=settings_row["end_user_rate_limit_per_minute"],
+        tool_limit=tool_limit,
     )
 
 

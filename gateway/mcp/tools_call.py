@@ -99,6 +99,8 @@ def _warm_kwargs(principal: Any, name: str) -> dict[str, Any]:
             user_limit=warm.user_limit,
             config_limit=warm.config_limit,
             store_arguments=warm.store_arguments,
+            end_user_limit=warm.end_user_limit,
+            tool_limit=indexed.tool_limit,
         ),
         "validator": indexed.validator,
         "writer": _warm_writer(principal),

@@ -33,6 +33,7 @@ from configs.models import Connection, McpConfig, SessionToken, ToolMapping
 from configs.selectors import connection_effective_urls
 from configs.services.tokens import LAST_USED_RESOLUTION
 from configs.tools import ExposedTool, exposed_tools_of
+from gateway.execution.preparation import tool_limit_of
 from gateway.execution.validation import compiled_validator
 from tenants.models import Tenant
 from vmcp_platform import tokens
@@ -51,6 +52,7 @@ class IndexedTool:
     exposed: ExposedTool
     validator: Any  # compiled validator, or None (no schema / an invalid one)
     urls: dict[str, Any]
+    tool_limit: int | None = None  # the mapping's per-user limit for this tool, if any
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class WarmState:
     config_limit: int | None
     store_arguments: bool
     touch: bool = False  # last_used_at is older than LAST_USED_RESOLUTION
+    end_user_limit: int | None = None  # the end user's limit across the tenant
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _auth_statement(schema: str) -> sql.Composable:
         "SELECT t.status, t.name, t.rate_limit_per_minute, t.user_rate_limit_per_minute,"
         " t.store_tool_arguments,"
         " k.id, k.config_id, k.identifier, k.revoked_at, k.expires_at, k.last_used_at,"
-        " c.rate_limit_per_minute, c.description, c.name, {fp}"
+        " c.rate_limit_per_minute, c.description, c.name, {fp}, t.end_user_rate_limit_per_minute"
         " FROM {public}.{tenant} t"
         " LEFT JOIN {s}.{token} k ON k.token_hash = %(hash)s"
         " LEFT JOIN {s}.{config} c ON c.id = k.config_id"
@@ -126,7 +129,7 @@ def _index_statement(schema: str) -> sql.Composable:
     s = sql.Identifier(schema)
     return sql.SQL(
         "SELECT {fp}, m.id, m.tools, m.overrides, n.id, n.name, n.connector, n.auth_type,"
-        " n.settings, n.tools"
+        " n.settings, n.tools, m.tool_rate_limits"
         " FROM {s}.{config} c JOIN {s}.{mapping} m ON m.config_id = c.id"
         " JOIN {s}.{connection} n ON n.id = m.connection_id"
         " WHERE c.id = %(config)s ORDER BY m.position, m.id"
@@ -201,7 +204,7 @@ async def warm_authenticate(*, slug: str, config_id: str, secret: str) -> WarmAu
     (tenant_id, schema), row = found
     (status, tenant_name, tenant_limit, user_limit, store_arguments) = row[0:5]
     (token_id, token_config, identifier, revoked_at, expires_at, last_used_at) = row[5:11]
-    (config_limit, description, config_name, fingerprint) = row[11:15]
+    (config_limit, description, config_name, fingerprint, end_user_limit) = row[11:16]
     if status != Tenant.Status.ACTIVE:
         raise NotFound("No such tenant.")
     if token_id is None or str(token_config) != str(config_id):
@@ -239,6 +242,7 @@ async def warm_authenticate(*, slug: str, config_id: str, secret: str) -> WarmAu
         config_limit=config_limit,
         store_arguments=store_arguments,
         touch=_stale(last_used_at, now),
+        end_user_limit=end_user_limit,
     )
     return WarmAuth(
         tenant=tenant, config=config, token_id=str(token_id), identifier=identifier, state=state
@@ -271,8 +275,10 @@ async def tool_index(schema: str, config_id: str, fingerprint: str) -> ToolIndex
 def _build(schema: str, config_id: str, rows: list[tuple[Any, ...]]) -> ToolIndex:
     connections: dict[int, Connection] = {}
     mappings = []
+    tool_limits: dict[int, Any] = {}  # connection id → its mapping's tool_rate_limits
     for row in rows:
-        m_id, m_tools, m_overrides, n_id, name, connector, auth_type, settings, n_tools = row[1:]
+        m_id, m_tools, m_overrides, n_id, name, connector, auth_type, settings, n_tools = row[1:10]
+        tool_limits[n_id] = row[10]
         connection = connections.get(n_id)
         if connection is None:
             connection = Connection(
@@ -303,6 +309,7 @@ def _build(schema: str, config_id: str, rows: list[tuple[Any, ...]]) -> ToolInde
                 tool.definition.get("inputSchema"),
             ),
             urls=urls[tool.connection.pk],
+            tool_limit=tool_limit_of(tool_limits.get(tool.connection.pk), tool.tool_name),
         )
         for tool in exposed
     }

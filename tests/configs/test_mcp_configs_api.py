@@ -99,8 +99,9 @@ def test_create_returns_the_config_with_its_server_url_and_tool_count(acme_api, 
             "connection_name": "gmail",
             "tools": ["gmail_fetch_mails", "gmail_send_email"],
             "overrides": {"gmail_send_email": {"name": "send_reply"}},
+            "tool_rate_limits": {},
         },
-        {"connection_name": "demo", "tools": ["*"], "overrides": {}},
+        {"connection_name": "demo", "tools": ["*"], "overrides": {}, "tool_rate_limits": {}},
     ]
     assert body["tool_count"] == 2 + len(get_connector("demo").tools)
     assert body["mcp_server_url"] == f"{settings.PUBLIC_BASE_URL}/t/acme/mcp/{config_id}"
@@ -439,8 +440,20 @@ def test_readiness_reports_each_connection_and_creates_links_on_request(acme_api
         "identifier": "alice",
         "ready": False,
         "connections": [
-            {"connection_name": "gmail", "connector": "gmail", "status": "NOT_CONNECTED"},
-            {"connection_name": "demo", "connector": "demo", "status": "NOT_REQUIRED"},
+            {
+                "connection_name": "gmail",
+                "connector": "gmail",
+                "status": "NOT_CONNECTED",
+                "connected_account_status": "NOT_CONNECTED",
+                "authentication_link": None,
+            },
+            {
+                "connection_name": "demo",
+                "connector": "demo",
+                "status": "NOT_REQUIRED",
+                "connected_account_status": "NOT_REQUIRED",
+                "authentication_link": None,
+            },
         ],
     }
     with tenant_context(acme_setup):
@@ -453,6 +466,9 @@ def test_readiness_reports_each_connection_and_creates_links_on_request(acme_api
         f"{settings.PUBLIC_BASE_URL}/t/acme/connect/vmcp_cl_"
     )
     assert gmail["expires_at"]
+    # Scalekit's names for the same values, beside vmcp's own.
+    assert gmail["connected_account_status"] == "PENDING_AUTH"
+    assert gmail["authentication_link"] == gmail["authorization_url"]
     with tenant_context(acme_setup):
         account = ConnectedAccount.objects.get(identifier="alice")
         assert account.status == ConnectedAccount.Status.PENDING_AUTH
@@ -464,6 +480,8 @@ def test_readiness_reports_each_connection_and_creates_links_on_request(acme_api
         "connection_name": "gmail",
         "connector": "gmail",
         "status": "ACTIVE",
+        "connected_account_status": "ACTIVE",
+        "authentication_link": None,
     }
     # Bob is another user: alice's account does not make him ready.
     assert acme_api.post(url, {"identifier": "bob"}, format="json").json()["ready"] is False

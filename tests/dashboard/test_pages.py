@@ -50,6 +50,7 @@ def write_pages(f) -> list[str]:  # noqa: ANN001
         f"{BASE}/accounts/{f.account.pk}/revoke/",
         f"{BASE}/tokens/{f.token.pk}/revoke/",
         f"{BASE}/tokens/revoke-user/?server={f.demo_server.pk}&identifier=dave@acme.test",
+        f"{BASE}/accounts/end-user/?identifier=dave@acme.test&connected_accounts=on",
         f"{BASE}/settings/api-keys/{f.api_key.pk}/revoke/",
     ]
 
@@ -158,10 +159,16 @@ def test_auditor_posts_are_refused_and_change_nothing(furnished, acme):
             "server": str(f.demo_server.pk),
             "identifier": "dave@acme.test",
         },
+        f"{BASE}/accounts/end-user/": {
+            "confirm": "yes",
+            "identifier": "dave@acme.test",
+            "connected_accounts": "on",
+        },
         f"{BASE}/settings/update/": {
             "audit_retention_days": "1",
             "rate_limit_per_minute": "1",
             "user_rate_limit_per_minute": "1",
+            "end_user_rate_limit_per_minute": "1",
         },
         f"{BASE}/settings/api-keys/new/": {"name": "mine"},
         f"{BASE}/settings/api-keys/{f.api_key.pk}/revoke/": {"confirm": "yes"},
@@ -250,6 +257,49 @@ def test_revoking_every_token_of_a_user(furnished, acme):
         assert SessionToken.objects.filter(revoked_at__isnull=True).count() == 0
 
 
+def test_ending_a_user_on_the_accounts_page_revokes_everywhere_with_counts(furnished, acme):
+    from accounts.services.sessions import session_token_mint
+    from audit.models import AuditEvent
+    from configs.models import SessionToken
+    from configs.services.mcp_configs import mcp_config_create
+    from vault.models import ConnectedAccount
+
+    f = furnished
+    with tenant_context(acme):
+        other = mcp_config_create(
+            name="demo-two", mappings=[{"connection_name": "demo", "tools": ["*"]}], actor="t"
+        )
+        session_token_mint(config=other, identifier="dave@acme.test", expiry_seconds=600, actor="t")
+        session_token_mint(config=other, identifier="erin@acme.test", expiry_seconds=600, actor="t")
+    client = client_for("bob")
+    page = client.get(f"{BASE}/accounts/").content.decode()
+    assert 'id="end-user-button"' in page and "End this user" in page
+    assert (
+        'id="end-user-button"' not in client_for("audrey").get(f"{BASE}/accounts/").content.decode()
+    )
+
+    ask = client.get(f"{BASE}/accounts/end-user/?identifier=dave@acme.test&connected_accounts=on")
+    assert "End dave@acme.test on every server" in ask.content.decode()
+    with tenant_context(acme):
+        assert SessionToken.objects.filter(revoked_at__isnull=True).count() == 3  # asked only
+
+    done = client.post(
+        f"{BASE}/accounts/end-user/",
+        {"confirm": "yes", "identifier": "dave@acme.test", "connected_accounts": "on"},
+        follow=True,
+    )
+    assert "2 token(s) on 2 server(s) and 1 connected account(s) revoked" in done.content.decode()
+    with tenant_context(acme):
+        live = SessionToken.objects.filter(revoked_at__isnull=True)
+        assert list(live.values_list("identifier", flat=True)) == ["erin@acme.test"]
+        f.account.refresh_from_db()
+        assert f.account.status == ConnectedAccount.Status.REVOKED
+        [event] = AuditEvent.objects.filter(event_type="token.revoked")
+        assert event.identifier == "dave@acme.test" and event.actor == "user:bob@acme.test"
+        assert event.extra["revoked_token_count"] == 2 and event.extra["server_count"] == 2
+        assert event.extra["revoked_account_count"] == 1 and event.extra["scope"] == "end_user"
+
+
 def test_api_key_is_shown_once_and_revoked_with_confirmation(furnished, acme):
     from tenants.models import ApiKey
 
@@ -313,7 +363,11 @@ def test_settings_form_validates_and_audits(furnished, acme):
     from audit.models import AuditEvent
 
     client = client_for("bob")
-    limits = {"rate_limit_per_minute": "600", "user_rate_limit_per_minute": "60"}
+    limits = {
+        "rate_limit_per_minute": "600",
+        "user_rate_limit_per_minute": "60",
+        "end_user_rate_limit_per_minute": "300",
+    }
     too_short = client.post(f"{BASE}/settings/update/", {**limits, "audit_retention_days": "0"})
     assert too_short.status_code == 400
     assert field_error(too_short.content.decode(), "audit_retention_days") == (
@@ -332,12 +386,14 @@ def test_settings_form_validates_and_audits(furnished, acme):
             "audit_retention_days": "30",
             "rate_limit_per_minute": "600",
             "user_rate_limit_per_minute": "60",
+            "end_user_rate_limit_per_minute": "90",
             "store_tool_arguments": "on",
         },
     )
     assert good.status_code == 302
     acme.refresh_from_db()
     assert (acme.audit_retention_days, acme.store_tool_arguments) == (30, True)
+    assert acme.end_user_rate_limit_per_minute == 90
     with tenant_context(acme):
         event = AuditEvent.objects.get(event_type="settings.changed")
     assert event.actor == "user:bob@acme.test"
@@ -380,6 +436,28 @@ def test_server_builder_validates_and_saves(furnished, acme):
         "demo": (["*"], {}),
     }
     assert created["Location"] == f"{BASE}/servers/{config.pk}/"
+
+
+def test_server_builder_sets_a_per_tool_rate_limit_and_keeps_it_on_edit(furnished, acme):
+    from configs.models import McpConfig, ToolMapping
+
+    client = client_for("bob")
+    bad = client.post(
+        f"{BASE}/servers/new/",
+        {"name": "mailer", "tool:gmail": ["gmail_send_email"], "orl:gmail:gmail_send_email": "x"},
+    )
+    assert bad.status_code == 400
+    assert "calls per minute" in bad.content.decode()
+    created = client.post(
+        f"{BASE}/servers/new/",
+        {"name": "mailer", "tool:gmail": ["gmail_send_email"], "orl:gmail:gmail_send_email": "10"},
+    )
+    assert created.status_code == 302, created.content.decode()[:2000]
+    with tenant_context(acme):
+        config = McpConfig.objects.get(name="mailer")
+        assert ToolMapping.objects.get(config=config).tool_rate_limits == {"gmail_send_email": 10}
+    edit = client.get(f"{BASE}/servers/{config.pk}/edit/").content.decode()
+    assert 'name="orl:gmail:gmail_send_email" value="10"' in edit
 
 
 def test_builder_estimate_drops_as_tools_are_scoped(furnished):

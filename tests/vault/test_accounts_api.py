@@ -29,6 +29,7 @@ REPRESENTATION = {
     "connector",
     "identifier",
     "status",
+    "connected_account_status",
     "scopes",
     "token_expires_at",
     "last_error",
@@ -57,8 +58,13 @@ def test_create_returns_a_pending_account_with_a_fresh_connect_link(acme, acme_a
 
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == REPRESENTATION | {"authorization_url", "authorization_url_expires_at"}
-    assert body["status"] == "PENDING_AUTH"
+    assert set(body) == REPRESENTATION | {
+        "authorization_url",
+        "authorization_url_expires_at",
+        "authentication_link",
+    }
+    assert body["status"] == body["connected_account_status"] == "PENDING_AUTH"
+    assert body["authentication_link"] == body["authorization_url"]
     assert body["connection_name"] == "gmail"
     assert body["connector"] == "gmail"
     assert body["identifier"] == "alice"

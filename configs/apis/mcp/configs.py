@@ -35,7 +35,12 @@ def config_body(config: McpConfig, tenant_slug: str) -> dict[str, Any]:
         "name": config.name,
         "description": config.description,
         "connection_tool_mappings": [
-            {"connection_name": m.connection.name, "tools": m.tools, "overrides": m.overrides}
+            {
+                "connection_name": m.connection.name,
+                "tools": m.tools,
+                "overrides": m.overrides,
+                "tool_rate_limits": m.tool_rate_limits,
+            }
             for m in mappings
         ],
         "rate_limit_per_minute": config.rate_limit_per_minute,

@@ -42,6 +42,12 @@ class MappingSerializer(serializers.Serializer):
         required=False,
         help_text="Per original tool name: the name/description the agent sees instead.",
     )
+    tool_rate_limits = serializers.DictField(
+        child=serializers.IntegerField(min_value=1, max_value=100_000),
+        required=False,
+        help_text="Per original tool name: calls per minute per end user on this server "
+        '(e.g. {"gmail_send_email": 10}).',
+    )
 
 
 @extend_schema_field(MappingSerializer(many=True))
@@ -100,6 +106,13 @@ class ConnectionStatusOutput(serializers.Serializer):
     )
     expires_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="When the connect link expires."
+    )
+    connected_account_status = serializers.ChoiceField(
+        choices=ACCOUNT_STATUSES, help_text="Same as status (the name Scalekit's API uses)."
+    )
+    authentication_link = serializers.URLField(
+        allow_null=True,
+        help_text="Same as authorization_url, null without include_auth_link (Scalekit's name).",
     )
 
 

@@ -7,7 +7,7 @@ keyed by where it is (``connection_tool_mappings[1].tools[0]``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -30,6 +30,8 @@ class ValidatedMapping:
     connection: Connection
     tools: list[str]
     overrides: dict[str, dict[str, str]]
+    # {original tool name: calls per minute per end user}
+    tool_rate_limits: dict[str, int] = field(default_factory=dict)
 
 
 def check_name(name: Any, errors: dict[str, str]) -> None:
@@ -78,7 +80,7 @@ def validate_mappings(raw: Any, errors: dict[str, str]) -> list[ValidatedMapping
         if not isinstance(entry, dict):
             errors[at] = "must be an object {connection_name, tools, overrides}"
             continue
-        unknown = set(entry) - {"connection_name", "tools", "overrides"}
+        unknown = set(entry) - {"connection_name", "tools", "overrides", "tool_rate_limits"}
         if unknown:
             errors[at] = f"unknown field(s): {', '.join(sorted(map(str, unknown)))}"
             continue
@@ -134,7 +136,10 @@ def _validate_one(
     overrides = _validate_overrides(
         entry.get("overrides"), available, tools, connection, at, errors
     )
-    if not ok or overrides is None:
+    tool_limits = _validate_tool_limits(
+        entry.get("tool_rate_limits"), available, tools, connection, at, errors
+    )
+    if not ok or overrides is None or tool_limits is None:
         return None
     exposes_all = tools == [ToolMapping.ALL_TOOLS]
     for position, tool in enumerate(list(available) if exposes_all else chosen):
@@ -158,7 +163,42 @@ def _validate_one(
         connection=connection,
         tools=[ToolMapping.ALL_TOOLS] if exposes_all else chosen,
         overrides=overrides,
+        tool_rate_limits=tool_limits,
     )
+
+
+MAX_TOOL_RATE_LIMIT = 100_000
+
+
+def _validate_tool_limits(
+    raw: Any,
+    available: dict[str, Any],
+    tools: list[Any],
+    connection: Connection,
+    at: str,
+    errors: dict[str, str],
+) -> dict[str, int] | None:
+    """``{tool: calls per minute}`` for tools this mapping exposes (by their original name)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        errors[f"{at}.tool_rate_limits"] = "must be an object {tool: calls per minute}"
+        return None
+    mapped = set(available) if tools == [ToolMapping.ALL_TOOLS] else set(tools)
+    result: dict[str, int] = {}
+    for tool, limit in raw.items():
+        where = f"{at}.tool_rate_limits.{tool}"
+        if tool not in mapped:
+            errors[where] = f"tool '{tool}' is not exposed by this mapping of '{connection.name}'"
+        elif (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_TOOL_RATE_LIMIT
+        ):
+            errors[where] = f"calls per minute: a whole number from 1 to {MAX_TOOL_RATE_LIMIT:,}"
+        else:
+            result[tool] = limit
+    return result if len(result) == len(raw) else None
 
 
 def _validate_overrides(

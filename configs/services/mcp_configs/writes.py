@@ -97,7 +97,12 @@ def mcp_config_update(
         if validated is not None:
             before = _stored_state(locked)
             after = {
-                m.connection.name: {"tools": m.tools, "overrides": m.overrides} for m in validated
+                m.connection.name: {
+                    "tools": m.tools,
+                    "overrides": m.overrides,
+                    "tool_rate_limits": m.tool_rate_limits,
+                }
+                for m in validated
             }
             changes.update(_diff_mappings(before, after))
             _store_mappings(locked, validated)
@@ -138,6 +143,7 @@ def _store_mappings(config: McpConfig, mappings: list[ValidatedMapping]) -> None
             connection=m.connection,
             tools=m.tools,
             overrides=m.overrides,
+            tool_rate_limits=m.tool_rate_limits,
             position=position,
         )
         for position, m in enumerate(mappings)
@@ -146,7 +152,11 @@ def _store_mappings(config: McpConfig, mappings: list[ValidatedMapping]) -> None
 
 def _stored_state(config: McpConfig) -> dict[str, dict[str, Any]]:
     return {
-        m.connection.name: {"tools": m.tools, "overrides": m.overrides}
+        m.connection.name: {
+            "tools": m.tools,
+            "overrides": m.overrides,
+            "tool_rate_limits": m.tool_rate_limits,
+        }
         for m in ToolMapping.objects.filter(config=config).select_related("connection")
     }
 
@@ -183,6 +193,16 @@ def _diff_mappings(
     )
     if overrides:
         changes["overrides_changed"] = overrides
+    limits = sorted(
+        f"{c}.{t}"
+        for c in set(before) | set(after)
+        for t in set(before.get(c, {}).get("tool_rate_limits", {}))
+        | set(after.get(c, {}).get("tool_rate_limits", {}))
+        if before.get(c, {}).get("tool_rate_limits", {}).get(t)
+        != after.get(c, {}).get("tool_rate_limits", {}).get(t)
+    )
+    if limits:
+        changes["tool_rate_limits_changed"] = limits
     order_before = [c for c in before if c in after]
     order_after = [c for c in after if c in before]
     if order_before != order_after and not added and not removed:
