@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django import template
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from tenants.selectors import memberships_for_user
 
@@ -23,6 +24,29 @@ STATUS_CLASSES = {
     "REVOKED": "muted",
     "ERROR": "err",
 }
+
+# How people write them: "OAuth 2.0", not Django's title-cased "Oauth2".
+AUTH_LABELS = {
+    "oauth2": "OAuth 2.0",
+    "api_key": "API key",
+    "shared_header": "Shared header",
+    "none": "No credential",
+}
+
+
+@register.filter
+def auth_label(auth_type: str) -> str:
+    return AUTH_LABELS.get(str(auth_type), str(auth_type))
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """"just now" under a minute (not Django's "0 minutes ago"), else "5 minutes ago"."""
+    if value is None:
+        return "—"
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value).split(',')[0]} ago"
 
 
 @register.filter
