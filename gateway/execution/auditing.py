@@ -73,12 +73,27 @@ class CallRecord:
         return int((time.monotonic() - self.started) * 1000)
 
 
+# The error an agent was shown, as kept on its audit row: enough to read, bounded.
+ERROR_MESSAGE_CHARS = 300
+
+
+def error_text(result: Any) -> str:
+    """The first text block of an error result, cut to ``ERROR_MESSAGE_CHARS``."""
+    for block in result.content or ():
+        if isinstance(block, dict) and block.get("type") == "text":
+            return str(block.get("text", ""))[:ERROR_MESSAGE_CHARS]
+    return ""
+
+
 def _fields(
     call: CallRecord, *, event_type: str, outcome: str, error_code: str = "", **extra: Any
 ) -> dict[str, Any]:
     """The ``audit_record`` arguments of one row of ``call``."""
     extra = {k: v for k, v in extra.items() if v is not None}
     extra["execution_id"] = call.execution_id
+    if call.provider_seconds:
+        # The provider's share of latency_ms; the rest is vmcp's own (overview p50/p95 split).
+        extra["provider_ms"] = round(call.provider_seconds * 1000)
     if call.exposed_name and call.exposed_name != call.tool_name:
         extra["exposed_name"] = call.exposed_name
     if call.arguments is not None:
@@ -134,7 +149,9 @@ async def call_denied(
     call: CallRecord, error: ApplicationError, *, error_code: str | None = None
 ) -> ApplicationError:
     """Audit a refusal; returns the error to raise (a 503 instead if the database is down)."""
-    extra = {"scope": error.details.get("scope")} if error.code == "rate_limited" else {}
+    extra: dict[str, Any] = {"error_message": error.message[:ERROR_MESSAGE_CHARS]}
+    if error.code == "rate_limited":
+        extra["scope"] = error.details.get("scope")
     failure = await _write(
         call,
         event_type=EventType.TOOL_DENIED,
