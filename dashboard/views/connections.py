@@ -186,6 +186,14 @@ def connection_detail(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
+def _default_auth_type(slug: str) -> str:
+    """What the catalog's "Add connection" starts with: the connector's own kind of auth."""
+    if slug == MCP_CONNECTOR:
+        return Connection.AuthType.NONE
+    kind = next((c.auth_kind for c in all_connectors() if c.slug == slug), "oauth2")
+    return kind if kind in Connection.AuthType.values else Connection.AuthType.OAUTH2
+
+
 def _url_rows(connection: Connection) -> list[dict[str, Any]]:
     """The URLs in use; "overridden" only where the admin replaced a connector default (a URL
     with no default, like an upstream's server URL, is simply set)."""
@@ -209,7 +217,8 @@ def _url_rows(connection: Connection) -> list[dict[str, Any]]:
 @tenant_member_required(write=True)
 def connection_new(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        initial = {"connector": request.GET.get("connector", ""), "auth_type": "oauth2"}
+        slug = request.GET.get("connector", "")
+        initial = {"connector": slug, "auth_type": _default_auth_type(slug)}
         return _form_page(request, ConnectionForm(initial=initial), None)
     form = ConnectionForm(request.POST)
     if form.is_valid():

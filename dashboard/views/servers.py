@@ -207,6 +207,7 @@ def server_detail(request: HttpRequest, config_id: uuid.UUID) -> HttpResponse:
                 config_id=str(config.pk),
                 name=config.name,
                 tool=exposed[0].exposed_name if exposed else "TOOL_NAME",
+                input_schema=exposed[0].definition.get("inputSchema") if exposed else None,
             ),
             "active_tokens": session_tokens_for_config(config=config, active=True).count(),
         },
