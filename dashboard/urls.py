@@ -45,4 +45,9 @@ urlpatterns = [
         settings.member_remove,
         name="member-remove",
     ),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/",
+        settings.invitation_revoke_page,
+        name="invitation-revoke",
+    ),
 ]
