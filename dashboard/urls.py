@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from .views import accounts, audit, connections, connectors, overview, servers, settings, tokens
+from .views import (
+    accounts,
+    audit,
+    connections,
+    connectors,
+    overview,
+    playground,
+    servers,
+    settings,
+    tokens,
+)
 
 app_name = "dashboard"
 
@@ -22,6 +32,12 @@ urlpatterns = [
     path("servers/estimate/", servers.server_estimate, name="server-estimate"),
     path("servers/<uuid:config_id>/", servers.server_detail, name="server"),
     path("servers/<uuid:config_id>/edit/", servers.server_edit, name="server-edit"),
+    path("servers/<uuid:config_id>/activity/", servers.server_activity, name="server-activity"),
+    path(
+        "servers/<uuid:config_id>/playground/",
+        playground.server_playground,
+        name="server-playground",
+    ),
     path("servers/<uuid:config_id>/delete/", servers.server_delete, name="server-delete"),
     # Connected accounts and session tokens
     path("accounts/", accounts.account_list_page, name="accounts"),

@@ -59,6 +59,30 @@ def thousands(value: Any) -> str:
 
 
 @register.filter
+def ms(value: float | None) -> str:
+    """A latency: "—" when there is none, "12 ms", "1.4 s"."""
+    if value is None:
+        return "—"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    return f"{round(value)} ms"
+
+
+@register.filter
+def compact(value: Any) -> str:
+    """12345 → "12.3k", 4500000 → "4.5M": a headline figure."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if abs(number) >= 1_000_000:
+        return f"{number / 1_000_000:.1f}M"
+    if abs(number) >= 10_000:
+        return f"{number / 1000:.1f}k"
+    return f"{number:,}"
+
+
+@register.filter
 def saving(scoped: int, full: int) -> str:
     """How much smaller the scoped catalog is than the full one: "−96%" (a true minus sign)."""
     if not full:

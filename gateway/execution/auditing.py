@@ -8,6 +8,7 @@ tenant opted in, sanitized. Credentials never reach this module.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -214,3 +215,47 @@ async def tool_denial_record(
     )
     if isinstance(failure, ServiceUnavailable):
         raise failure  # spooled; the database is down, so the caller answers 503
+
+
+def definition_tokens(definitions: list[dict[str, Any]]) -> int:
+    """Tokens of tool definitions, as the dashboard estimates them (~4 JSON characters each)."""
+    return sum(
+        max(1, round(len(json.dumps(d, separators=(",", ":"), default=str)) / 4))
+        for d in definitions
+    )
+
+
+async def tools_listed_record(
+    *,
+    tenant: Tenant,
+    identifier: str,
+    actor: str,
+    config_id: Any,
+    session_token_id: Any,
+    definitions: list[dict[str, Any]],
+    total: int,
+    writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    """Record what a ``tools/list`` sent (its first page): the overview's real token savings.
+
+    Bounded: one small row per listing (two counts, no definitions). Never raises: a listing
+    the agent received is not undone because its row could not be written (that is logged).
+    """
+    fields = {
+        "event_type": EventType.TOOLS_LISTED,
+        "outcome": Outcome.OK,
+        "actor": wire_text(actor, max_len=255),
+        "identifier": wire_text(identifier, max_len=255),
+        "config_id": config_id,
+        "session_token_id": session_token_id,
+        # "_count" names: the audit sanitiser drops values under keys that merely contain "token".
+        "extra": {"tool_count": total, "token_count": definition_tokens(definitions)},
+    }
+    occurred_at = timezone.now()
+    try:
+        if writer is not None:
+            await writer(tenant.schema_name, audit_row(**fields, occurred_at=occurred_at))
+        else:
+            await run_db(_insert, tenant, fields, occurred_at)
+    except Exception:
+        logger.warning("tools/list audit row for config %s not written", config_id, exc_info=True)

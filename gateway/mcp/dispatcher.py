@@ -39,7 +39,7 @@ from .jsonrpc import (
     METHOD_NOT_FOUND,
     JsonRpcError,
 )
-from .tools_call import tools_call
+from .tools_call import _warm_writer, tools_call
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,25 @@ async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     result: dict[str, Any] = {"tools": [dict(tool.definition) for tool in page]}
     if offset + PAGE_SIZE < len(tools):
         result["nextCursor"] = _encode_cursor(offset + PAGE_SIZE)
+    if offset == 0:
+        await _record_listing(ctx.principal, result["tools"], len(tools))
     return _cache_hints(result, ctx)
+
+
+async def _record_listing(principal: Principal, definitions: list[Any], total: int) -> None:
+    """One audit row per listing (the overview's token savings from real traffic)."""
+    from gateway.execution.auditing import tools_listed_record
+
+    await tools_listed_record(
+        tenant=principal.tenant,
+        identifier=principal.identifier,
+        actor=principal.actor,
+        config_id=principal.config_id,
+        session_token_id=principal.token_id,
+        definitions=definitions,
+        total=total,
+        writer=_warm_writer(principal),
+    )
 
 
 async def _prompts_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
