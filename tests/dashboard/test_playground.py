@@ -4,8 +4,8 @@ short test token, sees the tools as the agent will, and runs one, audited as the
 from __future__ import annotations
 
 import re
-from html import escape
 from datetime import timedelta
+from html import escape
 
 from django.utils import timezone
 from django_tenants.utils import tenant_context
