@@ -185,3 +185,13 @@ def test_the_catalog_adds_a_connection_and_lists_the_upstream_mcp_connector(furn
         in client_for("bob").get(f"{BASE}/connectors/?q=upstream").content.decode()
     )
     assert "Add connection" not in client_for("audrey").get(f"{BASE}/connectors/").content.decode()
+
+
+def test_the_tokens_empty_state_names_the_tenants_api_path(furnished, acme):
+    from configs.models import SessionToken
+
+    with tenant_context(acme):
+        SessionToken.objects.all().delete()
+    html = client_for("bob").get(f"{BASE}/tokens/").content.decode()
+    assert 'id="mint-api-path">POST /t/acme/api/v1/mcp/configs/&lt;id&gt;/tokens<' in html
+    assert f'href="{BASE}/servers/"' in html.split('class="card empty"')[1]
