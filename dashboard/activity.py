@@ -215,7 +215,9 @@ def _savings(listed: QuerySet[AuditEvent]) -> Savings:
     The full size is today's catalog of each server's connections (what "no scoping" means
     now); a server since deleted counts its listings as sent, with nothing saved.
     """
-    per_config = listed.values("config_id").annotate(n=Count("id"), sent=Sum(_int_key("token_count")))
+    per_config = listed.values("config_id").annotate(
+        n=Count("id"), sent=Sum(_int_key("token_count"))
+    )
     configs = {
         c.pk: c for c in McpConfig.objects.filter(pk__in=[r["config_id"] for r in per_config])
     }

@@ -48,10 +48,12 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # By name: nobody remembers a server's UUID (links from a server's page still pass it).
-        self.fields["server"].choices = [
-            ("", "Any server"),
-            *((str(c.pk), c.name) for c in mcp_config_list()),
-        ]
+        choices = [("", "Any server"), *((str(c.pk), c.name) for c in mcp_config_list())]
+        asked = str(self.data.get("server") or "")
+        if asked and asked not in dict(choices) and _is_uuid(asked):
+            # A deleted server's events stay findable (its id is on their rows).
+            choices.append((asked, f"deleted server {asked[:8]}…"))
+        self.fields["server"].choices = choices
 
     def clean(self) -> dict:
         data = super().clean()
@@ -77,6 +79,14 @@ class AuditFilterForm(forms.Form):
             if until
             else None,
         )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:

@@ -195,3 +195,17 @@ def test_the_tokens_empty_state_names_the_tenants_api_path(furnished, acme):
     html = client_for("bob").get(f"{BASE}/tokens/").content.decode()
     assert 'id="mint-api-path">POST /t/acme/api/v1/mcp/configs/&lt;id&gt;/tokens<' in html
     assert f'href="{BASE}/servers/"' in html.split('class="card empty"')[1]
+
+
+def test_a_deleted_servers_events_stay_filterable(furnished, acme):
+    import uuid
+
+    from audit.services import audit_record
+
+    gone = uuid.uuid4()
+    with tenant_context(acme):
+        audit_record(event_type="tool.called", tool_name="demo_add", config_id=gone)
+    html = client_for("alice").get(f"{BASE}/audit/?server={gone}").content.decode()
+    assert f"deleted server {str(gone)[:8]}…" in html
+    assert "demo_add" in html.split('id="audit-results"')[1]
+    assert client_for("alice").get(f"{BASE}/audit/?server=not-a-uuid").status_code == 200
