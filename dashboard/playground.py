@@ -85,6 +85,8 @@ class ToolArgumentsForm(forms.Form):
                 items = [line.strip() for line in value.splitlines() if line.strip()]
                 out[name] = [_scalar(item, prop.get("items") or {}) for item in items]
                 continue
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)  # "2", typed as 2, not 2.0: the same JSON number, as typed
             out[name] = value
         return out
 
