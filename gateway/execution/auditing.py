@@ -236,7 +236,8 @@ async def tools_listed_record(
     total: int,
     writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> None:
-    """Record what a ``tools/list`` sent (its first page): the overview's real token savings.
+    """Record what a ``tools/list`` sends (all its pages, at the first): the overview's real
+    token savings.
 
     Bounded: one small row per listing (two counts, no definitions). Never raises: a listing
     the agent received is not undone because its row could not be written (that is logged).

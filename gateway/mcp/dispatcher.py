@@ -12,10 +12,11 @@ the next.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .context import (
@@ -185,8 +186,19 @@ async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     if offset + PAGE_SIZE < len(tools):
         result["nextCursor"] = _encode_cursor(offset + PAGE_SIZE)
     if offset == 0:
-        await _record_listing(ctx.principal, result["tools"], len(tools))
+        # Counted for the whole list (every page), once, when an agent starts listing. Not
+        # awaited: a listing's statistics row must not add a commit to the agent's wait.
+        _spawn(_record_listing(ctx.principal, [tool.definition for tool in tools], len(tools)))
     return _cache_hints(result, ctx)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)  # a strong reference until done (the loop keeps only weak ones)
+    task.add_done_callback(_background.discard)
 
 
 async def _record_listing(principal: Principal, definitions: list[Any], total: int) -> None:

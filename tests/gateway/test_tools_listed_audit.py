@@ -4,6 +4,8 @@ tokens of definitions (the overview's token savings come from these, not from an
 from __future__ import annotations
 
 # ruff: noqa: F811 - pytest fixtures imported from test_mcp_support
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
@@ -29,7 +31,12 @@ async def test_a_listing_is_audited_with_its_tool_and_token_counts(
     http = mcp_live.sdk_http("alice")
     async with Client(streamable_http_client(mcp_live.url, http_client=http), mode=mode) as c:
         listed = (await c.list_tools()).tools
-    rows = await sync_to_async(_listed)(mcp_live, django_db_blocker)
+    # Written in the background (the listing does not wait for it): give it a moment.
+    for _ in range(50):
+        rows = await sync_to_async(_listed)(mcp_live, django_db_blocker)
+        if rows:
+            break
+        await asyncio.sleep(0.1)
     assert len(rows) == 1
     (row,) = rows
     assert (row.identifier, str(row.config_id), str(row.session_token_id)) == (
