@@ -8,6 +8,8 @@ from django.db import models
 class EventType(models.TextChoices):
     TOOL_CALLED = "tool.called"
     TOOL_DENIED = "tool.denied"
+    # One per tools/list first page: how many tools (and tokens of definitions) the agent got.
+    TOOLS_LISTED = "tools.listed"
     TOKEN_MINTED = "token.minted"
     TOKEN_REVOKED = "token.revoked"
     ACCOUNT_CREATED = "account.created"

@@ -16,8 +16,27 @@ def estimate_tokens(definition: dict[str, Any]) -> int:
 
 
 @dataclass(frozen=True)
+class UpstreamMcp:
+    """The catalog's card for the tenant's own MCP servers: a connector whose tools are not
+    data here but discovered from the server (a connection's "Sync tools")."""
+
+    slug: str = "mcp"
+    name: str = "Upstream MCP server"
+    description: str = (
+        "Any MCP server reachable over Streamable HTTP: yours, a vendor's, an open-source one. "
+        "vmcp discovers its tools when you sync the connection, and re-scopes them per virtual "
+        "server like any other connector's."
+    )
+    auth_kind: str = "mcp"
+    upstream: bool = True
+
+
+UPSTREAM_MCP = UpstreamMcp()
+
+
+@dataclass(frozen=True)
 class CatalogEntry:
-    connector: Connector
+    connector: Connector | UpstreamMcp
     tools: list[dict[str, Any]]  # the matching tools' definitions, each with "tokens"
     total_tools: int
     total_tokens: int
@@ -41,4 +60,7 @@ def catalog_search(query: str = "") -> list[CatalogEntry]:
         ]
         if matching:
             entries.append(CatalogEntry(connector, matching, len(definitions), total_tokens))
+    about = f"{UPSTREAM_MCP.slug} {UPSTREAM_MCP.name} {UPSTREAM_MCP.description}".lower()
+    if not needle or needle in about:
+        entries.append(CatalogEntry(UPSTREAM_MCP, [], 0, 0))
     return entries

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+
+from dashboard.examples import example_arguments, python_literal
 
 MINT = """VMCP_API_KEY = os.environ["VMCP_API_KEY"]  # Settings → API keys; keep it on your backend
 
@@ -33,7 +36,7 @@ async def main() -> None:
     async with Client(streamable_http_client(MCP_URL, http_client=http)) as client:
         tools = await client.list_tools()
         print([tool.name for tool in tools.tools])
-        result = await client.call_tool("{tool}", {{}})
+        result = await client.call_tool("{tool}", {arguments})
         print(result.content)
 
 
@@ -107,11 +110,24 @@ class Snippet:
     code: str
 
 
-def server_snippets(*, tenant_slug: str, config_id: str, name: str, tool: str) -> list[Snippet]:
+def server_snippets(
+    *,
+    tenant_slug: str,
+    config_id: str,
+    name: str,
+    tool: str,
+    input_schema: dict[str, Any] | None = None,
+) -> list[Snippet]:
+    """The snippets for one server; the sample call fills the tool's required arguments."""
     mint_url = f"{settings.PUBLIC_BASE_URL}/t/{tenant_slug}/api/v1/mcp/configs/{config_id}/tokens"
     mint = MINT.format(mint_url=mint_url)
+    arguments = python_literal(example_arguments(input_schema))
     return [
-        Snippet("python", "Python (mcp SDK)", PYTHON_SDK.format(mint=mint, tool=tool)),
+        Snippet(
+            "python",
+            "Python (mcp SDK)",
+            PYTHON_SDK.format(mint=mint, tool=tool, arguments=arguments),
+        ),
         Snippet("langchain", "LangChain MCP adapters", LANGCHAIN.format(mint=mint, name=name)),
         Snippet("openai", "OpenAI Agents SDK", OPENAI_AGENTS.format(mint=mint, name=name)),
         Snippet("curl", "Mint with curl", CURL.format(mint_url=mint_url)),

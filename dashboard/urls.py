@@ -9,6 +9,7 @@ from .views import (
     connectors,
     openapi,
     overview,
+    playground,
     servers,
     settings,
     tokens,
@@ -50,6 +51,12 @@ urlpatterns = [
     path("servers/estimate/", servers.server_estimate, name="server-estimate"),
     path("servers/<uuid:config_id>/", servers.server_detail, name="server"),
     path("servers/<uuid:config_id>/edit/", servers.server_edit, name="server-edit"),
+    path("servers/<uuid:config_id>/activity/", servers.server_activity, name="server-activity"),
+    path(
+        "servers/<uuid:config_id>/playground/",
+        playground.server_playground,
+        name="server-playground",
+    ),
     path("servers/<uuid:config_id>/delete/", servers.server_delete, name="server-delete"),
     # Connected accounts and session tokens
     path("accounts/", accounts.account_list_page, name="accounts"),
@@ -73,5 +80,10 @@ urlpatterns = [
         "settings/members/<int:membership_id>/remove/",
         settings.member_remove,
         name="member-remove",
+    ),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/",
+        settings.invitation_revoke_page,
+        name="invitation-revoke",
     ),
 ]

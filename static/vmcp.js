@@ -39,6 +39,19 @@
     var copy = event.target.closest("[data-copy], [data-copy-text]");
     if (copy) { event.preventDefault(); copyText(copy); return; }
 
+    // Narrow screens: the menu button opens and closes the sidebar; a click outside closes it.
+    var toggle = event.target.closest("[data-menu-toggle]");
+    if (toggle) {
+      var open = document.body.classList.toggle("menu-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      return;
+    }
+    if (document.body.classList.contains("menu-open") && !event.target.closest(".sidebar")) {
+      document.body.classList.remove("menu-open");
+      var button = document.querySelector("[data-menu-toggle]");
+      if (button) { button.setAttribute("aria-expanded", "false"); }
+    }
+
     // Builder: select all / none of a connection's visible tools.
     var select = event.target.closest("[data-select-tools]");
     if (select) {
@@ -82,9 +95,21 @@
   document.addEventListener("input", function (event) {
     if (!event.target.matches("[data-tool-search]")) { return; }
     var needle = event.target.value.trim().toLowerCase();
-    document.querySelectorAll(".tool-row").forEach(function (row) {
+    var rows = document.querySelectorAll(".tool-row"), shown = 0;
+    rows.forEach(function (row) {
       row.hidden = needle !== "" && row.getAttribute("data-search").indexOf(needle) === -1;
+      if (!row.hidden) { shown += 1; }
     });
+    // A panel with no matching tool collapses to its header.
+    document.querySelectorAll(".panel").forEach(function (panel) {
+      var any = panel.querySelector(".tool-row:not([hidden])");
+      panel.classList.toggle("no-match", needle !== "" && !any);
+    });
+    var count = document.getElementById("tool-search-count");
+    if (count) {
+      count.hidden = needle === "";
+      count.textContent = shown + " of " + rows.length + " tools match";
+    }
   });
 
   function applyKinds(form) {
@@ -97,6 +122,14 @@
       block.hidden = !wanted.some(function (w) { return kind.split(" ").indexOf(w) !== -1; });
     });
   }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && document.body.classList.contains("menu-open")) {
+      document.body.classList.remove("menu-open");
+      var button = document.querySelector("[data-menu-toggle]");
+      if (button) { button.setAttribute("aria-expanded", "false"); button.focus(); }
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-kinds]").forEach(applyKinds);

@@ -76,6 +76,30 @@ class Membership(models.Model):
         return self.role in {self.Role.OWNER, self.Role.ADMIN}
 
 
+class Invitation(models.Model):
+    """A link that makes someone a member: single use, expiring; only its SHA-256 is kept."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="invitation_tenant")]
+
+    @property
+    def pending(self) -> bool:
+        from django.utils import timezone
+
+        unused = self.accepted_at is None and self.revoked_at is None
+        return unused and self.expires_at > timezone.now()
+
+
 class ApiKey(models.Model):
     """A tenant's REST credential. Only its SHA-256 is kept; the secret is shown once."""
 

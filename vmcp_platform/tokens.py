@@ -18,6 +18,7 @@ _CHECKSUM_LENGTH = 6
 API_KEY_PREFIX = "vmcp_sk_"
 SESSION_TOKEN_PREFIX = "vmcp_st_"
 CONNECT_LINK_PREFIX = "vmcp_cl_"
+INVITATION_PREFIX = "vmcp_iv_"
 
 
 def _base62(number: int, width: int) -> str:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django import template
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from tenants.selectors import memberships_for_user
 
@@ -24,6 +25,29 @@ STATUS_CLASSES = {
     "ERROR": "err",
 }
 
+# How people write them: "OAuth 2.0", not Django's title-cased "Oauth2".
+AUTH_LABELS = {
+    "oauth2": "OAuth 2.0",
+    "api_key": "API key",
+    "shared_header": "Shared header",
+    "none": "No credential",
+}
+
+
+@register.filter
+def auth_label(auth_type: str) -> str:
+    return AUTH_LABELS.get(str(auth_type), str(auth_type))
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """"just now" under a minute (not Django's "0 minutes ago"), else "5 minutes ago"."""
+    if value is None:
+        return "—"
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value).split(',')[0]} ago"
+
 
 @register.filter
 def thousands(value: Any) -> str:
@@ -32,6 +56,30 @@ def thousands(value: Any) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return str(value)
+
+
+@register.filter
+def ms(value: float | None) -> str:
+    """A latency: "—" when there is none, "12 ms", "1.4 s"."""
+    if value is None:
+        return "—"
+    if value >= 1000:
+        return f"{value / 1000:.1f} s"
+    return f"{round(value)} ms"
+
+
+@register.filter
+def compact(value: Any) -> str:
+    """12345 → "12.3k", 4500000 → "4.5M": a headline figure."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if abs(number) >= 1_000_000:
+        return f"{number / 1_000_000:.1f}M"
+    if abs(number) >= 10_000:
+        return f"{number / 1000:.1f}k"
+    return f"{number:,}"
 
 
 @register.filter

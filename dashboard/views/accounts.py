@@ -89,13 +89,17 @@ def account_list_page(request: HttpRequest) -> HttpResponse:
             "filtered": any(v for k, v in request.GET.items() if k != "page"),
             "link_form": ConnectLinkForm(),
             "can_link": bool(connections_needing_accounts()),
+            "magic_link_path": reverse(
+                "magic-link",
+                kwargs={"tenant": request.tenant.slug},  # type: ignore[attr-defined]
+            ),
         },
     )
 
 
 @tenant_member_required(write=True)
 def connect_link_new(request: HttpRequest) -> HttpResponse:
-    form = ConnectLinkForm(request.POST or None)
+    form = ConnectLinkForm(request.POST or None, initial=request.GET.dict() or None)
     created = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -115,7 +119,7 @@ def connect_link_new(request: HttpRequest) -> HttpResponse:
         request,
         "dashboard/accounts/link.html",
         "accounts",
-        {"form": form, "created": created},
+        {"form": form, "created": created, "can_link": bool(form.fields["connection"].choices)},
         status=status,
     )
 

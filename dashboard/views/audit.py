@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from django import forms
 from django.core.handlers.asgi import ASGIRequest
@@ -13,6 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from audit.export import FORMATS, export_parts, export_parts_async
 from audit.models import AuditEvent, EventType, Outcome
 from audit.selectors import AuditFilters, audit_event_get, audit_events_filtered
+from configs.models import McpConfig, SessionToken
+from configs.selectors_mcp import mcp_config_list
 from tenants.access import tenant_member_required
 from vmcp_platform.errors import NotFound
 
@@ -24,7 +28,9 @@ PAGE_SIZE = 50
 class AuditFilterForm(forms.Form):
     identifier = forms.CharField(required=False, label="End user")
     tool = forms.CharField(required=False, label="Tool")
-    server = forms.UUIDField(required=False, label="Virtual server id")
+    server = forms.TypedChoiceField(
+        required=False, coerce=uuid.UUID, empty_value=None, label="Virtual server"
+    )
     connection = forms.CharField(required=False, label="Connection")
     outcome = forms.ChoiceField(
         required=False, choices=[("", "Any outcome"), *Outcome.choices], label="Outcome"
@@ -38,6 +44,16 @@ class AuditFilterForm(forms.Form):
     until = forms.DateField(
         required=False, label="To (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # By name: nobody remembers a server's UUID (links from a server's page still pass it).
+        choices = [("", "Any server"), *((str(c.pk), c.name) for c in mcp_config_list())]
+        asked = str(self.data.get("server") or "")
+        if asked and asked not in dict(choices) and _is_uuid(asked):
+            # A deleted server's events stay findable (its id is on their rows).
+            choices.append((asked, f"deleted server {asked[:8]}…"))
+        self.fields["server"].choices = choices
 
     def clean(self) -> dict:
         data = super().clean()
@@ -63,6 +79,14 @@ class AuditFilterForm(forms.Form):
             if until
             else None,
         )
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _filtered(request: HttpRequest) -> tuple[AuditFilterForm, QuerySet[AuditEvent]]:
@@ -96,7 +120,32 @@ def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
         event = audit_event_get(event_id=event_id)
     except NotFound:
         raise Http404("No such event.") from None
-    return render_page(request, "dashboard/audit/detail.html", "audit", {"event": event})
+    return render_page(
+        request,
+        "dashboard/audit/detail.html",
+        "audit",
+        {"event": event, **_event_names(event), "agent_error": _agent_error(event)},
+    )
+
+
+def _event_names(event: AuditEvent) -> dict[str, Any]:
+    """The server's name and the token's display prefix for the ids the row stores (either may
+    be gone since: the row keeps the id, the page says so)."""
+    config = McpConfig.objects.filter(pk=event.config_id).first() if event.config_id else None
+    token = (
+        SessionToken.objects.filter(pk=event.session_token_id).only("prefix", "identifier").first()
+        if event.session_token_id
+        else None
+    )
+    return {"config": config, "token": token}
+
+
+def _agent_error(event: AuditEvent) -> str:
+    """What the agent was told (recorded since rows carry ``extra.error_message``)."""
+    if event.outcome == Outcome.OK:
+        return ""
+    stored = (event.extra or {}).get("error_message")
+    return stored if isinstance(stored, str) else ""
 
 
 @tenant_member_required()

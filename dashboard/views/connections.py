@@ -22,6 +22,7 @@ from configs.selectors import (
 )
 from configs.services import connections as services
 from connectors import all_connectors
+from dashboard.templatetags.vmcp_extras import AUTH_LABELS
 from tenants.access import tenant_member_required
 from vmcp_platform.errors import ApplicationError, NotFound
 
@@ -49,11 +50,13 @@ class ConnectionForm(forms.Form):
         choices=_connector_choices, widget=forms.Select(attrs={"data-kind-switch": ""})
     )
     auth_type = forms.ChoiceField(
-        choices=Connection.AuthType.choices,
+        choices=[
+            (value, AUTH_LABELS.get(value, label)) for value, label in Connection.AuthType.choices
+        ],
         widget=forms.Select(attrs={"data-kind-switch": ""}),
         label="Authentication",
-        help_text="oauth2: each user signs in to the provider · api_key: each user pastes a key"
-        " · shared_header: one header for everybody (upstream MCP) · none: no credential.",
+        help_text="OAuth 2.0: each user signs in to the provider · API key: each user pastes a "
+        "key · Shared header: one header for everybody (upstream MCP) · No credential.",
     )
     client_id = forms.CharField(required=False, max_length=500, label="OAuth client id")
     client_secret = forms.CharField(
@@ -174,7 +177,7 @@ def connection_detail(request: HttpRequest, name: str) -> HttpResponse:
         "connections",
         {
             "connection": connection,
-            "urls": connection_effective_urls(connection),
+            "url_rows": _url_rows(connection),
             "secrets": connection_secret_status(connection),
             "tools": connection_tools(connection),
             "redirect_uri": connection_redirect_uri(),
@@ -183,10 +186,39 @@ def connection_detail(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
+def _default_auth_type(slug: str) -> str:
+    """What the catalog's "Add connection" starts with: the connector's own kind of auth."""
+    if slug == MCP_CONNECTOR:
+        return Connection.AuthType.NONE
+    kind = next((c.auth_kind for c in all_connectors() if c.slug == slug), "oauth2")
+    return kind if kind in Connection.AuthType.values else Connection.AuthType.OAUTH2
+
+
+def _url_rows(connection: Connection) -> list[dict[str, Any]]:
+    """The URLs in use; "overridden" only where the admin replaced a connector default (a URL
+    with no default, like an upstream's server URL, is simply set)."""
+    defaults = connection_effective_urls(Connection(connector=connection.connector, settings={}))
+    rows = []
+    for key, value in connection_effective_urls(connection).items():
+        if not value:
+            continue
+        default = defaults.get(key)
+        rows.append(
+            {
+                "key": key,
+                "value": value,
+                "default": default,
+                "overridden": bool(default) and value != default,
+            }
+        )
+    return rows
+
+
 @tenant_member_required(write=True)
 def connection_new(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        initial = {"connector": request.GET.get("connector", ""), "auth_type": "oauth2"}
+        slug = request.GET.get("connector", "")
+        initial = {"connector": slug, "auth_type": _default_auth_type(slug)}
         return _form_page(request, ConnectionForm(initial=initial), None)
     form = ConnectionForm(request.POST)
     if form.is_valid():

@@ -25,6 +25,7 @@ from configs.services.mcp_configs import (
     mcp_config_update,
 )
 from configs.tools import config_exposed_tools
+from dashboard.activity import PERIODS, activity, period_for
 from dashboard.builder import Builder, builder_from_config, builder_from_post
 from dashboard.catalog import estimate_tokens
 from dashboard.snippets import server_snippets
@@ -207,8 +208,26 @@ def server_detail(request: HttpRequest, config_id: uuid.UUID) -> HttpResponse:
                 config_id=str(config.pk),
                 name=config.name,
                 tool=exposed[0].exposed_name if exposed else "TOOL_NAME",
+                input_schema=exposed[0].definition.get("inputSchema") if exposed else None,
             ),
             "active_tokens": session_tokens_for_config(config=config, active=True).count(),
+        },
+    )
+
+
+@tenant_member_required()
+def server_activity(request: HttpRequest, config_id: uuid.UUID) -> HttpResponse:
+    """The overview's figures, chart and top lists for this one server."""
+    config = _config_or_404(config_id)
+    return render_page(
+        request,
+        "dashboard/servers/activity.html",
+        "servers",
+        {
+            "config": config,
+            "activity": activity(period=period_for(request.GET.get("period")), config_id=config.pk),
+            "periods": PERIODS.values(),
+            "audit_query": f"server={config.pk}",
         },
     )
 

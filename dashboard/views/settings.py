@@ -11,6 +11,7 @@ from django.urls import reverse
 from tenants import selectors as tenant_selectors
 from tenants import services as tenant_services
 from tenants.access import tenant_member_required
+from tenants.invitations import invitation_create, invitation_revoke, invitations_pending
 from tenants.models import Membership
 from vmcp_platform.errors import ApplicationError
 
@@ -50,6 +51,14 @@ class ApiKeyForm(forms.Form):
 class MemberForm(forms.Form):
     email = forms.EmailField(label="E-mail")
     role = forms.ChoiceField(choices=Membership.Role.choices, label="Role")
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    # Admin by default: owners are few on purpose (they manage members).
+    role = forms.ChoiceField(
+        choices=Membership.Role.choices, initial=Membership.Role.ADMIN, label="Role"
+    )
 
 
 def _settings_url(request: HttpRequest) -> str:
@@ -146,36 +155,86 @@ def _members_url(request: HttpRequest) -> str:
 
 @tenant_member_required(roles=OWNER)
 def members(request: HttpRequest) -> HttpResponse:
-    form = MemberForm(request.POST or None)
+    """The members table (role changes) and invitations by link (the way in for someone new)."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    inviting = request.method == "POST" and request.POST.get("action") == "invite"
+    form = MemberForm(request.POST if request.method == "POST" and not inviting else None)
+    invite_form = InviteForm(request.POST if inviting else None)
+    created = None
+    role_error = ""
     status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                tenant_services.membership_change(
-                    tenant=request.tenant,  # type: ignore[attr-defined]
-                    email=form.cleaned_data["email"],
-                    role=form.cleaned_data["role"],
-                    actor=actor_of(request),
-                )
-            except ApplicationError as exc:
-                form_error(form, exc)
-            else:
-                messages.success(
-                    request, f"{form.cleaned_data['email']} is now {form.cleaned_data['role']}."
-                )
-                return redirect(_members_url(request))
+    if inviting and invite_form.is_valid():
+        try:
+            created = invitation_create(
+                tenant=tenant,
+                email=invite_form.cleaned_data["email"],
+                role=invite_form.cleaned_data["role"],
+                actor=actor_of(request),
+            )
+        except ApplicationError as exc:
+            form_error(invite_form, exc)
+        else:
+            invite_form = InviteForm()
+    elif request.method == "POST" and not inviting and form.is_valid():
+        try:
+            tenant_services.membership_change(
+                tenant=tenant,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                actor=actor_of(request),
+            )
+        except ApplicationError as exc:
+            role_error = exc.message
+        else:
+            messages.success(
+                request, f"{form.cleaned_data['email']} is now {form.cleaned_data['role']}."
+            )
+            return redirect(_members_url(request))
+    elif request.method == "POST" and not inviting:
+        role_error = " ".join(e for errors in form.errors.values() for e in errors)
+    if request.method == "POST" and created is None:
         status = 400
+    memberships = list(tenant_selectors.memberships_for_tenant(tenant=tenant))
+    owners = sum(1 for m in memberships if m.role == Membership.Role.OWNER)
     return render_page(
         request,
         "dashboard/settings/members.html",
         "members",
         {
-            "form": form,
-            "memberships": tenant_selectors.memberships_for_tenant(tenant=request.tenant),  # type: ignore[attr-defined]
+            "invite_form": invite_form,
+            "created": created,
+            "role_error": role_error,
+            # The last owner cannot be removed (the service refuses it): offer no button.
+            "rows": [
+                {"m": m, "removable": m.role != Membership.Role.OWNER or owners > 1}
+                for m in memberships
+            ],
+            "invitations": invitations_pending(tenant=tenant),
             "roles": Membership.Role.choices,
         },
         status=status,
     )
+
+
+@tenant_member_required(roles=OWNER)
+def invitation_revoke_page(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    tenant = request.tenant  # type: ignore[attr-defined]
+    invitation = invitations_pending(tenant=tenant).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such pending invitation.")
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            title="Revoke invitation",
+            question=f"Revoke the invitation of {invitation.email}?",
+            consequence="The link stops working; you can invite them again later.",
+            action="Revoke invitation",
+            cancel_url=_members_url(request),
+            section="members",
+        )
+    invitation_revoke(tenant=tenant, invitation_id=invitation.pk, actor=actor_of(request))
+    messages.success(request, f"Invitation of {invitation.email} revoked.")
+    return redirect(_members_url(request))
 
 
 @tenant_member_required(roles=OWNER)

@@ -8,6 +8,7 @@ tenant opted in, sanitized. Credentials never reach this module.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -73,12 +74,27 @@ class CallRecord:
         return int((time.monotonic() - self.started) * 1000)
 
 
+# The error an agent was shown, as kept on its audit row: enough to read, bounded.
+ERROR_MESSAGE_CHARS = 300
+
+
+def error_text(result: Any) -> str:
+    """The first text block of an error result, cut to ``ERROR_MESSAGE_CHARS``."""
+    for block in result.content or ():
+        if isinstance(block, dict) and block.get("type") == "text":
+            return str(block.get("text", ""))[:ERROR_MESSAGE_CHARS]
+    return ""
+
+
 def _fields(
     call: CallRecord, *, event_type: str, outcome: str, error_code: str = "", **extra: Any
 ) -> dict[str, Any]:
     """The ``audit_record`` arguments of one row of ``call``."""
     extra = {k: v for k, v in extra.items() if v is not None}
     extra["execution_id"] = call.execution_id
+    if call.provider_seconds:
+        # The provider's share of latency_ms; the rest is vmcp's own (overview p50/p95 split).
+        extra["provider_ms"] = round(call.provider_seconds * 1000)
     if call.exposed_name and call.exposed_name != call.tool_name:
         extra["exposed_name"] = call.exposed_name
     if call.arguments is not None:
@@ -134,7 +150,9 @@ async def call_denied(
     call: CallRecord, error: ApplicationError, *, error_code: str | None = None
 ) -> ApplicationError:
     """Audit a refusal; returns the error to raise (a 503 instead if the database is down)."""
-    extra = {"scope": error.details.get("scope")} if error.code == "rate_limited" else {}
+    extra: dict[str, Any] = {"error_message": error.message[:ERROR_MESSAGE_CHARS]}
+    if error.code == "rate_limited":
+        extra["scope"] = error.details.get("scope")
     failure = await _write(
         call,
         event_type=EventType.TOOL_DENIED,
@@ -197,3 +215,48 @@ async def tool_denial_record(
     )
     if isinstance(failure, ServiceUnavailable):
         raise failure  # spooled; the database is down, so the caller answers 503
+
+
+def definition_tokens(definitions: list[dict[str, Any]]) -> int:
+    """Tokens of tool definitions, as the dashboard estimates them (~4 JSON characters each)."""
+    return sum(
+        max(1, round(len(json.dumps(d, separators=(",", ":"), default=str)) / 4))
+        for d in definitions
+    )
+
+
+async def tools_listed_record(
+    *,
+    tenant: Tenant,
+    identifier: str,
+    actor: str,
+    config_id: Any,
+    session_token_id: Any,
+    definitions: list[dict[str, Any]],
+    total: int,
+    writer: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    """Record what a ``tools/list`` sends (all its pages, at the first): the overview's real
+    token savings.
+
+    Bounded: one small row per listing (two counts, no definitions). Never raises: a listing
+    the agent received is not undone because its row could not be written (that is logged).
+    """
+    fields = {
+        "event_type": EventType.TOOLS_LISTED,
+        "outcome": Outcome.OK,
+        "actor": wire_text(actor, max_len=255),
+        "identifier": wire_text(identifier, max_len=255),
+        "config_id": config_id,
+        "session_token_id": session_token_id,
+        # "_count" names: the audit sanitiser drops values under keys that merely contain "token".
+        "extra": {"tool_count": total, "token_count": definition_tokens(definitions)},
+    }
+    occurred_at = timezone.now()
+    try:
+        if writer is not None:
+            await writer(tenant.schema_name, audit_row(**fields, occurred_at=occurred_at))
+        else:
+            await run_db(_insert, tenant, fields, occurred_at)
+    except Exception:
+        logger.warning("tools/list audit row for config %s not written", config_id, exc_info=True)

@@ -82,7 +82,7 @@ from vmcp_platform.observability import request as observed
 from vmcp_platform.observability.calls import provider_call
 from vmcp_platform.sanitize import is_clean_text, wire_text
 
-from .auditing import CallRecord, call_denied, call_recorded
+from .auditing import CallRecord, call_denied, call_recorded, error_text
 from .db import run_db
 from .failures import error_result, provider_failure
 from .preparation import (
@@ -280,6 +280,8 @@ async def tool_execute(
 
     latency_ms = call.latency_ms()
     outcome = Outcome.ERROR if result.is_error else Outcome.OK
+    if result.is_error:
+        extra["error_message"] = error_text(result)  # what the agent read (audit detail)
     await call_recorded(call, outcome, error_code, extra)
     metrics.observe_tool_call(
         connector=connection.connector, started=call.started, provider_seconds=call.provider_seconds

@@ -12,10 +12,11 @@ the next.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .context import (
@@ -39,7 +40,7 @@ from .jsonrpc import (
     METHOD_NOT_FOUND,
     JsonRpcError,
 )
-from .tools_call import tools_call
+from .tools_call import _warm_writer, tools_call
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +186,36 @@ async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     result: dict[str, Any] = {"tools": [dict(tool.definition) for tool in page]}
     if offset + PAGE_SIZE < len(tools):
         result["nextCursor"] = _encode_cursor(offset + PAGE_SIZE)
+    if offset == 0:
+        # Counted for the whole list (every page), once, when an agent starts listing. Not
+        # awaited: a listing's statistics row must not add a commit to the agent's wait.
+        _spawn(_record_listing(ctx.principal, [tool.definition for tool in tools], len(tools)))
     return _cache_hints(result, ctx)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)  # a strong reference until done (the loop keeps only weak ones)
+    task.add_done_callback(_background.discard)
+
+
+async def _record_listing(principal: Principal, definitions: list[Any], total: int) -> None:
+    """One audit row per listing (the overview's token savings from real traffic)."""
+    from gateway.execution.auditing import tools_listed_record
+
+    await tools_listed_record(
+        tenant=principal.tenant,
+        identifier=principal.identifier,
+        actor=principal.actor,
+        config_id=principal.config_id,
+        session_token_id=principal.token_id,
+        definitions=definitions,
+        total=total,
+        writer=_warm_writer(principal),
+    )
 
 
 async def _prompts_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:

@@ -193,6 +193,8 @@ def month_of_calls(live_tenant, django_db_blocker) -> int:  # noqa: ANN001
     from django_tenants.utils import tenant_context
 
     from audit.models import AuditEvent
+    from configs.tools import config_exposed_tools
+    from dashboard.catalog import estimate_tokens as estimate
 
     now = timezone.now()
     # Each day's calls fall inside that calendar day (UTC), between its midnight and the time
@@ -218,11 +220,48 @@ def month_of_calls(live_tenant, django_db_blocker) -> int:  # noqa: ANN001
                     ],
                     connection_name="gmail",
                     latency_ms=40 + n,
+                    extra={"provider_ms": 30 + n} if outcome != "denied" else {},
                 )
             )
     with django_db_blocker.unblock(), tenant_context(live_tenant):
+        # A scoped server whose agents listed its tools a few times a day: the overview's
+        # token savings come from those listings.
+        server = _inbox_server()
+        sent = sum(estimate(t.definition) for t in config_exposed_tools(server))
+        for day in range(30):
+            for n in range(3):
+                rows.append(
+                    AuditEvent(
+                        occurred_at=midnight - timedelta(days=day) + (now - midnight) * n / 4,
+                        event_type="tools.listed",
+                        identifier=f"user{n}@example.com",
+                        config_id=server.pk,
+                        extra={"tool_count": 2, "token_count": sent},
+                    )
+                )
         AuditEvent.objects.bulk_create(rows)
-    return len(rows)
+    return sum(1 for r in rows if r.event_type != "tools.listed")
+
+
+def _inbox_server():  # noqa: ANN202
+    from configs.services.connections import connection_create
+    from configs.services.mcp_configs import mcp_config_create
+
+    connection_create(
+        name="gmail",
+        connector="gmail",
+        auth_type="oauth2",
+        settings={"client_id": "e2e-client"},
+        secrets={"client_secret": "e2e-secret"},
+        actor="tests",
+    )
+    return mcp_config_create(
+        name="inbox-summarizer",
+        mappings=[
+            {"connection_name": "gmail", "tools": ["gmail_fetch_mails", "gmail_get_message"]}
+        ],
+        actor="tests",
+    )
 
 
 def test_overview_charts_a_month_of_calls_by_outcome(
@@ -238,6 +277,9 @@ def test_overview_charts_a_month_of_calls_by_outcome(
     assert page.locator(".chart .seg.error").count() > 0
     assert f"({month_of_calls:,})" in page.inner_text("h2:has-text('Tool calls')")
     assert page.locator(".grid.three .list").first.locator("li").count() == 3
+    assert page.inner_text("#fig-listings") == "90"
+    assert int(page.inner_text("#fig-saved-percent").rstrip("%")) >= 80
+    assert page.inner_text("#fig-provider") != "— / —"
     shoot(page, "16-overview-month")
     page.goto(f"{e2e_server}/t/{slug}/dashboard/audit/?outcome=error")
     shoot(page, "17-audit-errors")

@@ -61,6 +61,8 @@ def test_demo_tool_runs_and_is_audited_without_arguments(acme, demo_connection):
     assert event.request_id == "req-1"
     assert event.agent_run_id == "run-1"
     assert event.latency_ms is not None and event.latency_ms >= 0
+    # The provider's share of the latency, for the overview's vmcp-vs-provider split.
+    assert 0 <= event.extra.pop("provider_ms") <= event.latency_ms
     assert event.extra == {"execution_id": executed.execution_id}
 
 

@@ -79,6 +79,24 @@ if (
     )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PUBLIC_BASE_URL])
 
+# ---------------------------------------------------------------- e-mail
+# Member invitations and password resets. With EMAIL_HOST set, mail goes out over SMTP; without
+# it, development prints each message on the console and production sends none (the dashboard
+# then offers no "forgot password" and shows invitation links to copy instead).
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "vmcp <noreply@localhost>")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+VMCP_EMAIL_ENABLED = bool(EMAIL_HOST) or not PRODUCTION
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+
 
 def _generate_master_keys() -> str:
     return "1:" + base64.b64encode(os.urandom(32)).decode()
