@@ -116,7 +116,7 @@ def token_exchange_code(*, form: Any, row: OAuthSettings, tenant_slug: str) -> I
         raise _refused(invalid_request("code and code_verifier are required."), client_id=client_id)
     with transaction.atomic():
         authorization = (
-            OAuthAuthorization.objects.select_for_update()
+            OAuthAuthorization.objects.select_for_update(of=("self",))
             .select_related("grant__config", "grant__client", "client")
             .filter(code_hash=tokens.hash_token(code))
             .first()
@@ -177,7 +177,7 @@ def token_refresh(*, form: Any, row: OAuthSettings, tenant_slug: str) -> Issued:
     error: OAuthError | None = None
     with transaction.atomic():
         token = (
-            OAuthRefreshToken.objects.select_for_update()
+            OAuthRefreshToken.objects.select_for_update(of=("self",))
             .select_related("grant__config", "grant__client")
             .filter(token_hash=tokens.hash_token(presented))
             .first()

@@ -8,6 +8,7 @@ outside it (RFC 8414 path insertion) open the tenant's context themselves.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -29,6 +30,7 @@ from .metadata import authorization_server_metadata, backend_issued
 from .policy import issuer_for, oauth_settings_get
 
 MAX_BODY = 64 * 1024
+logger = logging.getLogger(__name__)
 
 
 def _cors(response: HttpResponse) -> HttpResponse:
@@ -72,6 +74,11 @@ def oauth_endpoint(
                 return _cors(view(request, tenant, row, *args, **kwargs))
             except OAuthError as exc:
                 return _cors(exc.response())
+            except Exception:
+                # Still JSON with an RFC code: a client must never be handed an HTML page.
+                logger.exception("oauth endpoint failed: %s", request.path)
+                error = OAuthError("server_error", "vmcp could not complete this.", status=500)
+                return _cors(error.response())
 
         return wrapper if form else csrf_exempt(wrapper)
 
