@@ -77,6 +77,7 @@ class DocumentServer:
     host: str = "127.0.0.1"
     documents: dict[str, Any] = field(default_factory=dict)
     port: int = 0
+    requested: list[str] = field(default_factory=list)
 
     def url(self, path: str, host: str | None = None) -> str:
         return f"http://{host or self.host}:{self.port}{path}"
@@ -88,6 +89,7 @@ def run_documents(bind: str = "127.0.0.1") -> Iterator[DocumentServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            served.requested.append(self.path)
             document = served.documents.get(self.path)
             if document is None:
                 self.send_response(404)

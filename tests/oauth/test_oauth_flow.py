@@ -15,8 +15,6 @@ from tests.gateway.test_mcp_support import modern_post
 
 from .clients import REDIRECT_URI, SignedInClient
 
-pytestmark = pytest.mark.django_db(transaction=False)
-
 
 def cimd_document(live, path: str) -> str:  # noqa: ANN001
     url = live.documents.url(path)
