@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 from asgiref.sync import sync_to_async
 from django_tenants.utils import tenant_context
 
