@@ -2,7 +2,17 @@
 
 from django.urls import path
 
-from .views import accounts, audit, connections, connectors, overview, servers, settings, tokens
+from .views import (
+    accounts,
+    audit,
+    connections,
+    connectors,
+    oauth,
+    overview,
+    servers,
+    settings,
+    tokens,
+)
 
 app_name = "dashboard"
 
@@ -40,6 +50,18 @@ urlpatterns = [
     path("settings/api-keys/new/", settings.api_key_create, name="apikey-new"),
     path("settings/api-keys/<int:key_id>/revoke/", settings.api_key_revoke, name="apikey-revoke"),
     path("settings/members/", settings.members, name="members"),
+    path("settings/oauth/", oauth.oauth_page, name="oauth"),
+    path("settings/oauth/update/", oauth.oauth_update, name="oauth-update"),
+    path(
+        "settings/oauth/grants/revoke-user/",
+        oauth.oauth_grants_revoke_user,
+        name="oauth-grants-revoke-user",
+    ),
+    path(
+        "settings/oauth/grants/<int:grant_id>/revoke/",
+        oauth.oauth_grant_revoke,
+        name="oauth-grant-revoke",
+    ),
     path(
         "settings/members/<int:membership_id>/remove/",
         settings.member_remove,
