@@ -1,7 +1,8 @@
 """Fixtures of the OAuth authorization-server tests (see ``support``).
 
 ``oauth_live`` (one per module): tenants ``oa-acme`` (servers ``summarizer`` and ``other``, from
-the gateway tests' ``provision``) and ``oa-globex`` (its own ``summarizer``), both signing users
+the gateway tests' ``provision``, and ``personal``, an upstream MCP server's ``whoami`` behind a
+per-user API key) and ``oa-globex`` (its own ``summarizer``), both signing users
 in through one oidc-provider on loopback, served by a daphne whose PUBLIC_BASE_URL is its own
 address (the issuer and resource URLs must be what the client reaches).
 """
@@ -18,6 +19,8 @@ from django_tenants.utils import tenant_context
 from tenants.models import Tenant
 from tests.conftest import PASSWORD, free_port, run_daphne
 from tests.gateway.test_mcp_support import provision
+
+from tests.upstream.server import UpstreamServer, run_upstream
 
 from .support import IDP_CLIENT_SECRET, DocumentServer, run_documents, run_idp
 
@@ -57,6 +60,30 @@ def _configure(tenant: Tenant, idp_issuer: str) -> None:
         )
 
 
+def _personal_server(tenant: Tenant, upstream: UpstreamServer) -> str:
+    """``personal``: the upstream's ``whoami``, behind a per-user API key nobody has yet."""
+    from configs.services.connections import connection_create, connection_sync_tools
+    from configs.services.mcp_configs import mcp_config_create
+
+    with tenant_context(tenant):
+        remote = connection_create(
+            name="remote",
+            connector="mcp",
+            auth_type="api_key",
+            settings={"server_url": upstream.url},
+            secrets=None,
+            actor="tests",
+        )
+        assert connection_sync_tools(connection=remote, actor="tests")
+        config = mcp_config_create(
+            name="personal",
+            mappings=[{"connection_name": "remote", "tools": ["whoami"]}],
+            actor="tests",
+        )
+    connection.set_schema_to_public()
+    return str(config.pk)
+
+
 @pytest.fixture(scope="module")
 def oauth_live(django_db_setup, django_db_blocker) -> Iterator[OAuthLive]:  # noqa: ANN001
     from configs.services.mcp_configs import mcp_config_create
@@ -72,6 +99,8 @@ def oauth_live(django_db_setup, django_db_blocker) -> Iterator[OAuthLive]:  # no
         }
         for slug in SLUGS
     ]
+    upstream_cm = run_upstream()
+    upstream = upstream_cm.__enter__()
     with django_db_blocker.unblock():
         tenants: dict[str, Tenant] = {}
         for slug in SLUGS:
@@ -87,6 +116,7 @@ def oauth_live(django_db_setup, django_db_blocker) -> Iterator[OAuthLive]:  # no
         connection.set_schema_to_public()
         summarizer, other, _tokens, _ids = provision(tenants["acme"])
         configs = {"acme/summarizer": summarizer, "acme/other": other}
+        configs["acme/personal"] = _personal_server(tenants["acme"], upstream)
         with tenant_context(tenants["globex"]):
             from configs.services.connections import connection_create
 
@@ -122,6 +152,7 @@ def oauth_live(django_db_setup, django_db_blocker) -> Iterator[OAuthLive]:  # no
                 assert url == base_url
                 yield OAuthLive(base_url, idp_issuer, tenants, configs, documents)
     finally:
+        upstream_cm.__exit__(None, None, None)
         with django_db_blocker.unblock():
             connection.set_schema_to_public()
             for tenant in tenants.values():

@@ -128,6 +128,8 @@ class Browser:
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))
     pages: list[str] = field(default_factory=list)
     consent_html: str = ""
+    # Called with the consent page's URL and HTML before deciding (e.g. to connect accounts).
+    before_consent: Any = None
 
     async def _follow(self, response: httpx.Response) -> httpx.Response:
         for _ in range(20):
@@ -158,6 +160,8 @@ class Browser:
             return _query(response)
         assert "/oauth/consent/" in str(response.url), (response.status_code, response.text[:500])
         self.consent_html = response.text
+        if self.before_consent is not None:
+            await self.before_consent(self, str(response.url), response.text)
         return await self.decide(str(response.url), approve=approve)
 
     async def decide(self, consent_url: str, *, approve: bool) -> dict[str, str]:
@@ -176,6 +180,25 @@ class Browser:
         response = await self._follow(response)
         assert response.is_redirect, (response.status_code, response.text[:500])
         return _query(response)
+
+
+_CONNECT_LINK = re.compile(r'<a href="([^"]+/connect/[^"]+)"[^>]*data-connection="([^"]+)"')
+
+
+def connect_links(html: str) -> dict[str, str]:
+    """The consent page's connect links: connection name → URL."""
+    return {name: url.replace("&amp;", "&") for url, name in _CONNECT_LINK.findall(html)}
+
+
+async def connect_with_api_key(browser: Browser, link: str, api_key: str) -> None:
+    """Open a connect link in the same browser and paste the API key, as the user would."""
+    page = await browser.http.get(link)
+    token = _CSRF.search(page.text)
+    assert page.status_code == 200 and token, page.text[:300]
+    done = await browser.http.post(
+        link, data={"csrfmiddlewaretoken": token[1], "api_key": api_key}, headers={"Referer": link}
+    )
+    assert done.status_code == 200, done.text[:300]
 
 
 def _query(response: httpx.Response) -> dict[str, str]:

@@ -3,6 +3,7 @@ server, with a real OpenID provider (oidc-provider) as the tenant's identity sou
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -146,3 +147,33 @@ async def test_revoke_then_401_and_token_never_works_on_another_server_or_tenant
     assert (
         modern_post(oauth_live.mcp_url("acme/summarizer"), access, "tools/list").status_code == 401
     )
+
+
+async def test_consent_offers_the_missing_connect_link_and_the_call_acts_as_that_user(oauth_live):
+    from .support import connect_links, connect_with_api_key
+
+    shown: dict[str, str] = {}
+
+    async def connect_first(browser, consent_url: str, html: str) -> None:  # noqa: ANN001
+        shown["before"] = html
+        links = connect_links(html)
+        assert list(links) == ["remote"]
+        # Allowing now is refused: the server needs an account the user has not connected.
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
+        early = await browser.http.post(
+            consent_url,
+            data={"csrfmiddlewaretoken": csrf, "decision": "approve"},
+            headers={"Referer": consent_url},
+        )
+        assert early.status_code == 409 and "Connect the accounts" in early.text
+        await connect_with_api_key(browser, links["remote"], "key-of-ivy")
+        shown["after"] = (await browser.http.get(consent_url)).text
+
+    ivy = SignedInClient(url=oauth_live.mcp_url("acme/personal"), login="ivy")
+    ivy.browser.before_consent = connect_first
+    async with ivy.session() as session:
+        assert [t.name for t in (await session.list_tools()).tools] == ["whoami"]
+        result = await session.call_tool("whoami", {})
+        assert result.structured_content["user"] == "key-of-ivy"
+    assert 'id="approve" disabled' in shown["before"] and "whoami" in shown["before"]
+    assert 'id="approve" disabled' not in shown["after"] and not connect_links(shown["after"])
