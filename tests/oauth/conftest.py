@@ -19,7 +19,6 @@ from django_tenants.utils import tenant_context
 from tenants.models import Tenant
 from tests.conftest import PASSWORD, free_port, run_daphne
 from tests.gateway.test_mcp_support import provision
-
 from tests.upstream.server import UpstreamServer, run_upstream
 
 from .support import IDP_CLIENT_SECRET, DocumentServer, run_documents, run_idp
