@@ -51,6 +51,15 @@ def _refused(error: OAuthError, *, client_id: str, grant: OAuthGrant | None = No
     return error
 
 
+def _client(form: Any, row: OAuthSettings) -> OAuthClient:
+    """The requesting client (from the cache for CIMD), its refusal audited."""
+    client_id = form.get("client_id") or ""
+    try:
+        return client_resolve(client_id=client_id, row=row, refresh=False)
+    except OAuthError as exc:
+        raise _refused(exc, client_id=str(client_id)[:200]) from None
+
+
 @dataclass(frozen=True)
 class Issued:
     access_token: str
@@ -109,7 +118,7 @@ def _check_resource(form: Any, *, tenant_slug: str, grant: OAuthGrant) -> None:
 def token_exchange_code(*, form: Any, row: OAuthSettings, tenant_slug: str) -> Issued:
     """``grant_type=authorization_code`` with PKCE; a reused code revokes what it produced."""
     client_id = form.get("client_id") or ""
-    client = client_resolve(client_id=client_id, row=row, refresh=False)
+    client = _client(form, row)
     code = form.get("code") or ""
     verifier = form.get("code_verifier") or ""
     if not code or not verifier:
@@ -170,7 +179,7 @@ def token_exchange_code(*, form: Any, row: OAuthSettings, tenant_slug: str) -> I
 def token_refresh(*, form: Any, row: OAuthSettings, tenant_slug: str) -> Issued:
     """``grant_type=refresh_token``: rotate; a replayed token revokes the family."""
     client_id = form.get("client_id") or ""
-    client = client_resolve(client_id=client_id, row=row, refresh=False)
+    client = _client(form, row)
     presented = form.get("refresh_token") or ""
     if not tokens.is_well_formed(presented, REFRESH_PREFIX):
         raise _refused(invalid_grant("The refresh token is not valid."), client_id=client_id)
@@ -270,8 +279,7 @@ def grants_revoke_for_identifier(
 def token_revoke(*, form: Any, row: OAuthSettings) -> None:
     """RFC 7009: a refresh token revokes its grant; an access token only itself. Unknown tokens
     are not an error (the answer is the same, so it reveals nothing)."""
-    client_id = form.get("client_id") or ""
-    client = client_resolve(client_id=client_id, row=row, refresh=False)
+    client = _client(form, row)
     presented = form.get("token") or ""
     if tokens.is_well_formed(presented, REFRESH_PREFIX):
         token = (

@@ -22,6 +22,7 @@ from django_tenants.utils import tenant_context
 from accounts.services.sessions import config_readiness
 from configs.tools import config_exposed_tools
 from tenants.selectors import tenant_get_by_slug
+from vmcp_platform import authfail
 
 from . import flow, grants
 from .clients import client_register, registration_response
@@ -31,6 +32,7 @@ from .policy import issuer_for, oauth_settings_get
 
 MAX_BODY = 64 * 1024
 logger = logging.getLogger(__name__)
+OAUTH_SURFACE = "oauth"
 
 
 def _cors(response: HttpResponse) -> HttpResponse:
@@ -47,13 +49,36 @@ def _private(response: HttpResponse) -> HttpResponse:
     return response
 
 
+# Refusals that count against the source address (authfail's "oauth" surface): a client that
+# keeps presenting bad codes, refresh tokens or client ids is cut off like a bad bearer token.
+COUNTED_ERRORS = {"invalid_grant", "invalid_client"}
+
+
+def _source(request: HttpRequest) -> str:
+    return authfail.source_address(
+        request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR")
+    )
+
+
+def _throttled(request: HttpRequest) -> HttpResponse | None:
+    retry_after = authfail.blocked_for(OAUTH_SURFACE, _source(request))
+    if retry_after is None:
+        return None
+    response = OAuthError(
+        "slow_down", "Too many refused requests from this address; wait.", status=429
+    ).response()
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 def oauth_endpoint(
-    methods: set[str], *, form: bool = False
+    methods: set[str], *, form: bool = False, counted: bool = False
 ) -> Callable[[Callable[..., HttpResponse]], Any]:
     """JSON in, JSON out, CORS, the tenant's settings loaded, every OAuthError answered as JSON.
 
     ``form``: the consent page, whose POST is a person's form and keeps Django's CSRF check;
-    the client endpoints carry no cookies and are CSRF-exempt.
+    the client endpoints carry no cookies and are CSRF-exempt. ``counted``: refusals with a
+    credential error count towards the source's failure limit, and a source over it gets 429.
     """
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -67,12 +92,16 @@ def oauth_endpoint(
                     "invalid_request", f"Use {' or '.join(sorted(methods))}.", status=405
                 )
                 return _cors(error.response())
+            if counted and (refused := _throttled(request)) is not None:
+                return _cors(refused)
             row = oauth_settings_get()
             if not row.has_identity_source:
                 return _cors(not_configured(tenant).response())
             try:
                 return _cors(view(request, tenant, row, *args, **kwargs))
             except OAuthError as exc:
+                if counted and exc.error in COUNTED_ERRORS:
+                    authfail.failure_count(OAUTH_SURFACE, _source(request))
                 return _cors(exc.response())
             except Exception:
                 # Still JSON with an RFC code: a client must never be handed an HTML page.
@@ -145,7 +174,7 @@ def root_metadata(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- registration, token, revoke
 
 
-@oauth_endpoint({"POST"})
+@oauth_endpoint({"POST"}, counted=True)
 def register(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
     if len(request.body) > MAX_BODY:
         raise invalid_request("The registration is too large.")
@@ -154,10 +183,13 @@ def register(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
     except ValueError:
         raise OAuthError("invalid_client_metadata", "The registration is not JSON.") from None
     client = client_register(metadata=body, row=row, tenant_slug=tenant)
+    # Each registration writes a row: it counts like a failure, so one address cannot flood the
+    # client table (the window's limit is generous for any real client).
+    authfail.failure_count(OAUTH_SURFACE, _source(request))
     return JsonResponse(registration_response(client), status=201)
 
 
-@oauth_endpoint({"POST"})
+@oauth_endpoint({"POST"}, counted=True)
 def token(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
     form = _form(request)
     grant_type = form.get("grant_type")
@@ -170,7 +202,7 @@ def token(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
     return _private(JsonResponse(issued.as_dict()))
 
 
-@oauth_endpoint({"POST"})
+@oauth_endpoint({"POST"}, counted=True)
 def revoke(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
     grants.token_revoke(form=_form(request), row=row)
     return _private(HttpResponse(status=200))
@@ -195,7 +227,7 @@ def _redirect_error(redirect: flow.ClientRedirect, tenant: str) -> HttpResponse:
     )
 
 
-@oauth_endpoint({"GET"})
+@oauth_endpoint({"GET"}, counted=True)
 def authorize(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
     try:
         started = flow.authorize_start(tenant_slug=tenant, row=row, params=request.GET)

@@ -156,3 +156,13 @@ def test_grants_are_listed_per_user_and_revoking_one_revokes_its_tokens(acme, ac
         "/t/acme/api/v1/oauth/grants/revoke", {"identifier": "alice@acme.test"}, format="json"
     )
     assert again.json() == {"revoked": 0}
+
+
+def test_a_source_that_keeps_presenting_bad_credentials_is_slowed_down(client, acme_api, settings):
+    acme_api.patch(SETTINGS, IDP, format="json")
+    settings.VMCP_AUTH_FAILURES_PER_WINDOW = 2
+    bad = {"grant_type": "refresh_token", "client_id": "nobody", "refresh_token": "x"}
+    statuses = [client.post("/t/acme/oauth/token", bad).status_code for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    refused = client.post("/t/acme/oauth/token", bad)
+    assert refused.json()["error"] == "slow_down" and int(refused["Retry-After"]) > 0
