@@ -240,3 +240,42 @@ async def test_denied_consent_returns_access_denied_and_no_code(oauth_live, appr
         authorize_url(oauth_live, client_id, challenge), approve=approve
     )
     assert got["error"] == "access_denied" and "code" not in got
+
+
+async def test_the_idp_callback_is_accepted_only_from_the_browser_that_started(oauth_live):
+    client_id = register(oauth_live).json()["client_id"]
+    _verifier, challenge = pkce()
+    callback = f"{oauth_live.issuer('acme')}/callback"
+    started = Browser(login="judy", stop_at=callback)
+    got = await started.authorize(authorize_url(oauth_live, client_id, challenge))
+    # Another browser (an attacker handed the victim's callback URL) is refused.
+    async with httpx.AsyncClient() as other:
+        refused = await other.get(got["_location"])
+    assert_oauth_error(refused, 403, "access_denied")
+    # The browser that started it goes on to consent.
+    resumed = await started.http.get(got["_location"])
+    assert resumed.status_code == 302 and "/oauth/consent/" in resumed.headers["location"]
+    async with httpx.AsyncClient() as other:
+        consent = await other.get(resumed.headers["location"])
+    assert_oauth_error(consent, 403, "access_denied")
+    assert (await started.http.get(resumed.headers["location"])).status_code == 200
+
+
+async def test_a_user_outside_the_allowed_email_domains_is_refused(oauth_live):
+    from gateway.models import OAuthSettings
+
+    def allow(domains: list[str]) -> None:
+        with tenant_context(oauth_live.tenants["acme"]):
+            OAuthSettings.objects.filter(pk=1).update(idp_allowed_email_domains=domains)
+
+    await sync_to_async(allow)(["acme-corp.test"])
+    try:
+        client_id = register(oauth_live).json()["client_id"]
+        _verifier, challenge = pkce()
+        got = await Browser(login="kim", stop_at=REDIRECT_URI).authorize(
+            authorize_url(oauth_live, client_id, challenge)
+        )
+    finally:
+        await sync_to_async(allow)([])
+    assert got["error"] == "access_denied" and "domain" in got["error_description"]
+    assert "code" not in got
