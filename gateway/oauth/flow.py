@@ -127,9 +127,9 @@ def authorize_start(*, tenant_slug: str, row: OAuthSettings, params: Any) -> Sta
     config = config_for_resource(tenant_slug=tenant_slug, resource=resource)
     if config is None:
         raise fail(invalid_target("resource must name one of this tenant's virtual servers."))
-    requested = (params.get("scope") or "").split()
-    if requested and SCOPE not in requested and not set(requested) <= {"openid", "offline_access"}:
-        raise fail(OAuthError("invalid_scope", f"The only scope is {SCOPE}."))
+    # One scope exists, the use of this server's tools; whatever else a client asks for (its
+    # own defaults, "openid", "offline_access") is ignored, as RFC 6749 §3.3 allows, rather than
+    # failing the sign-in. The token response says what was granted.
     browser_value = secrets.token_urlsafe(32)
     idp_state = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(24)

@@ -42,9 +42,9 @@ MAX_REFRESH_DAYS = 365
 
 
 def oauth_settings_get() -> OAuthSettings:
-    """The current tenant's row (created with defaults on first read)."""
-    row, _ = OAuthSettings.objects.get_or_create(pk=1)
-    return row
+    """The current tenant's row, or the defaults (unsaved) before anything was configured: the
+    metadata GETs that read this must not write."""
+    return OAuthSettings.objects.filter(pk=1).first() or OAuthSettings(pk=1)
 
 
 def idp_client_secret() -> str | None:
