@@ -166,3 +166,15 @@ def test_a_source_that_keeps_presenting_bad_credentials_is_slowed_down(client, a
     assert statuses == [401, 401, 429]
     refused = client.post("/t/acme/oauth/token", bad)
     assert refused.json()["error"] == "slow_down" and int(refused["Retry-After"]) > 0
+
+
+def test_an_unknown_tenants_oauth_urls_answer_json(client, db):
+    for path in (
+        "/t/nope/oauth/token",
+        "/t/nope/oauth/authorize",
+        "/.well-known/oauth-authorization-server/t/nope/oauth",
+        f"/.well-known/oauth-protected-resource/t/nope/mcp/{CONFIG_ID}",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/json", path
