@@ -21,7 +21,7 @@ from django.utils import timezone
 from audit.models import EventType, Outcome
 from audit.services import audit_record
 from vmcp_platform.egress import FetchFailed, UnsafeUrl, check_url, fetch_bytes
-from vmcp_platform.sanitize import wire_json, wire_text
+from vmcp_platform.sanitize import is_clean_text, wire_json, wire_text
 
 from ..models import OAuthClient, OAuthSettings
 from .errors import OAuthError, invalid_client
@@ -179,8 +179,8 @@ def client_resolve(*, client_id: Any, row: OAuthSettings, refresh: bool = True) 
     ``refresh=False`` (the token endpoint) uses the cached document without refetching: the
     authorize step that preceded it validated it moments ago.
     """
-    if not isinstance(client_id, str) or not 1 <= len(client_id) <= 500:
-        raise invalid_client("client_id is missing or too long.")
+    if not isinstance(client_id, str) or not is_clean_text(client_id, max_len=500) or not client_id:
+        raise invalid_client("client_id is missing, too long or not printable.")
     if not looks_like_cimd(client_id):
         client = OAuthClient.objects.filter(client_id=client_id, kind=OAuthClient.Kind.DCR).first()
         if client is None:

@@ -8,6 +8,7 @@ completed in another (RFC 9700 §4.7), and each step moves the row's status forw
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +39,8 @@ from .policy import (
 AUTHORIZATION_LIFETIME = timedelta(minutes=15)
 CODE_LIFETIME = timedelta(seconds=60)
 COOKIE_PREFIX = "vmcp_as_"
+# RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters; allow the spec's full range.
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 def cookie_name(authorization_id: str) -> str:
@@ -121,7 +124,7 @@ def authorize_start(*, tenant_slug: str, row: OAuthSettings, params: Any) -> Sta
     if params.get("response_type") != "code":
         raise fail(OAuthError("unsupported_response_type", "Only response_type=code."))
     challenge = params.get("code_challenge") or ""
-    if params.get("code_challenge_method") != "S256" or not 43 <= len(challenge) <= 128:
+    if params.get("code_challenge_method") != "S256" or not PKCE_CHALLENGE.fullmatch(challenge):
         raise fail(invalid_request("PKCE is required: code_challenge with method S256."))
     resource = params.get("resource") or ""
     config = config_for_resource(tenant_slug=tenant_slug, resource=resource)

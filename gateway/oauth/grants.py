@@ -25,6 +25,7 @@ from configs.models import SessionToken
 from configs.services.tokens import session_token_revoke
 from vmcp_platform import tokens
 from vmcp_platform.errors import ApplicationError
+from vmcp_platform.sanitize import wire_text
 
 from ..models import OAuthAuthorization, OAuthClient, OAuthGrant, OAuthRefreshToken, OAuthSettings
 from .clients import client_resolve
@@ -57,7 +58,7 @@ def _client(form: Any, row: OAuthSettings) -> OAuthClient:
     try:
         return client_resolve(client_id=client_id, row=row, refresh=False)
     except OAuthError as exc:
-        raise _refused(exc, client_id=str(client_id)[:200]) from None
+        raise _refused(exc, client_id=wire_text(client_id, max_len=200)) from None
 
 
 @dataclass(frozen=True)

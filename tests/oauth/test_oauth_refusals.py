@@ -279,3 +279,15 @@ async def test_a_user_outside_the_allowed_email_domains_is_refused(oauth_live):
         await sync_to_async(allow)([])
     assert got["error"] == "access_denied" and "domain" in got["error_description"]
     assert "code" not in got
+
+
+def test_unprintable_client_ids_and_challenges_are_refused_cleanly(oauth_live):
+    client_id = register(oauth_live).json()["client_id"]
+    token_url = f"{oauth_live.issuer('acme')}/token"
+    assert_oauth_error(
+        httpx.post(token_url, data={"grant_type": "authorization_code", "client_id": "a\x00b"}),
+        401,
+        "invalid_client",
+    )
+    response = httpx.get(authorize_url(oauth_live, client_id, "\x00" * 43))
+    assert response.status_code == 302 and "error=invalid_request" in response.headers["location"]
