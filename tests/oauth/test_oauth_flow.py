@@ -120,8 +120,10 @@ async def test_cimd_client_two_users_get_two_identities_and_refresh_rotates(oaut
 
 async def test_revoke_then_401_and_token_never_works_on_another_server_or_tenant(oauth_live):
     carol = SignedInClient(url=oauth_live.mcp_url("acme/summarizer"), login="carol")
-    async with carol.session() as session:
-        await session.list_tools()
+    # The session-based 2025-11-25 wire this time (the other tests use 2026-07-28).
+    async with carol.session(mode="legacy") as session:
+        assert session.protocol_version == "2025-11-25"
+        assert [t.name for t in (await session.list_tools()).tools] == ["echo", "demo_add"]
     access = carol.storage.tokens.access_token
     assert (
         modern_post(oauth_live.mcp_url("acme/summarizer"), access, "tools/list").status_code == 200
