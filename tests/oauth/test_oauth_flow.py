@@ -179,3 +179,18 @@ async def test_consent_offers_the_missing_connect_link_and_the_call_acts_as_that
         assert result.structured_content["user"] == "key-of-ivy"
     assert 'id="approve" disabled' in shown["before"] and "whoami" in shown["before"]
     assert 'id="approve" disabled' not in shown["after"] and not connect_links(shown["after"])
+
+
+def test_the_401_names_the_metadata_and_the_scope(oauth_live):
+    mcp = oauth_live.mcp_url("acme/summarizer")
+    for token in (None, "vmcp_st_not-a-real-token"):
+        refused = modern_post(mcp, token, "tools/list")
+        assert refused.status_code == 401
+        challenge = refused.headers["www-authenticate"]
+        assert challenge.startswith(
+            f'Bearer resource_metadata="{oauth_live.base_url}/.well-known/oauth-protected-resource'
+            f'/t/oa-acme/mcp/{oauth_live.configs["acme/summarizer"]}"'
+        )
+        assert 'scope="mcp:tools"' in challenge
+    prm = httpx.get(challenge.split('"')[1]).json()
+    assert prm["authorization_servers"] == [oauth_live.issuer("acme")]
