@@ -39,7 +39,7 @@ def _invalid_metadata(description: str) -> OAuthError:
     return OAuthError("invalid_client_metadata", description)
 
 
-def _redirect_uris(value: Any, row: OAuthSettings, *, error: type | None = None) -> list[str]:
+def _redirect_uris(value: Any, row: OAuthSettings) -> list[str]:
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_REDIRECT_URIS:
         raise OAuthError("invalid_redirect_uri", "redirect_uris must list 1–10 URIs.")
     for uri in value:
@@ -67,7 +67,7 @@ def _display(metadata: dict[str, Any]) -> tuple[str, str]:
     return name, uri
 
 
-def client_register(*, metadata: Any, row: OAuthSettings, tenant_slug: str) -> OAuthClient:
+def client_register(*, metadata: Any, row: OAuthSettings) -> OAuthClient:
     """RFC 7591 registration of a public client; refused unless the tenant allows DCR."""
     if not row.dcr_enabled:
         raise OAuthError(

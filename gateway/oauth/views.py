@@ -182,7 +182,7 @@ def register(request: HttpRequest, tenant: str, row: Any) -> HttpResponse:
         body = json.loads(request.body or b"null")
     except ValueError:
         raise OAuthError("invalid_client_metadata", "The registration is not JSON.") from None
-    client = client_register(metadata=body, row=row, tenant_slug=tenant)
+    client = client_register(metadata=body, row=row)
     # Each registration writes a row: it counts like a failure, so one address cannot flood the
     # client table (the window's limit is generous for any real client).
     authfail.failure_count(OAUTH_SURFACE, _source(request))
