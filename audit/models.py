@@ -32,6 +32,12 @@ class EventType(models.TextChoices):
     SETTINGS_CHANGED = "settings.changed"
     MEMBER_CHANGED = "member.changed"
     VAULT_ROTATED = "vault.rotated"
+    # The OAuth authorization server for interactive clients (gateway.oauth).
+    OAUTH_CLIENT_REGISTERED = "oauth.client_registered"
+    OAUTH_GRANTED = "oauth.granted"
+    OAUTH_REFRESHED = "oauth.refreshed"
+    OAUTH_REVOKED = "oauth.revoked"
+    OAUTH_REFUSED = "oauth.refused"
 
 
 class Outcome(models.TextChoices):

@@ -7,6 +7,7 @@ from .views import (
     audit,
     connections,
     connectors,
+    oauth,
     openapi,
     overview,
     playground,
@@ -76,6 +77,18 @@ urlpatterns = [
     path("settings/api-keys/new/", settings.api_key_create, name="apikey-new"),
     path("settings/api-keys/<int:key_id>/revoke/", settings.api_key_revoke, name="apikey-revoke"),
     path("settings/members/", settings.members, name="members"),
+    path("settings/oauth/", oauth.oauth_page, name="oauth"),
+    path("settings/oauth/update/", oauth.oauth_update, name="oauth-update"),
+    path(
+        "settings/oauth/grants/revoke-user/",
+        oauth.oauth_grants_revoke_user,
+        name="oauth-grants-revoke-user",
+    ),
+    path(
+        "settings/oauth/grants/<int:grant_id>/revoke/",
+        oauth.oauth_grant_revoke,
+        name="oauth-grant-revoke",
+    ),
     path(
         "settings/members/<int:membership_id>/remove/",
         settings.member_remove,

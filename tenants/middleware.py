@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from .selectors import tenant_get_by_slug
 
 TENANT_PATH_RE = re.compile(r"^/t/(?P<slug>[^/]+)(?:/|$)")
+OAUTH_PATH_RE = re.compile(r"^/t/[^/]+/oauth(?:/|$)")
 
 
 class TenantPathMiddleware:
@@ -39,7 +40,8 @@ class TenantPathMiddleware:
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
-    if "/api/" in request.path_info:
+    # API and OAuth clients read JSON, never an HTML error page.
+    if "/api/" in request.path_info or OAUTH_PATH_RE.match(request.path_info):
         return JsonResponse(
             {"error": {"code": "not_found", "message": "No such tenant.", "details": {}}},
             status=404,

@@ -25,6 +25,8 @@ class Secret(models.Model):
         CONNECTION = "connection"
         ACCOUNT = "account"
         OAUTH_STATE = "oauth_state"
+        # The tenant's OpenID provider (gateway.models.OAuthSettings): its client secret.
+        IDENTITY_SOURCE = "identity_source"
 
     owner_type = models.CharField(max_length=20, choices=OwnerType.choices)
     owner_id = models.BigIntegerField()

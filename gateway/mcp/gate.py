@@ -18,7 +18,7 @@ from vmcp_platform.tokens import SESSION_TOKEN_PREFIX, is_well_formed
 
 from . import limits
 from .dispatcher import Principal
-from .http import authenticate, bearer_token, resource_metadata_url
+from .http import authenticate, bearer_token, oauth_scope_challenge, resource_metadata_url
 from .wire import HttpRefusal
 
 
@@ -88,6 +88,7 @@ class RequestGate:
             if blocked is not None:
                 metrics.count_rate_limited("source", "auth")
                 raise blocked
+            challenge += await sync_to_async(oauth_scope_challenge)(self.tenant)
             raise HttpRefusal(
                 401,
                 "Unauthorized: send the session token in the Authorization header (Bearer)",
@@ -107,6 +108,7 @@ class RequestGate:
                 reason=str(exc.details.get("reason") or exc.code),
                 config_id=str(self.config_id),
             )
+            challenge += await sync_to_async(oauth_scope_challenge)(self.tenant)
             raise HttpRefusal(
                 401,
                 "Unauthorized: the session token is invalid, expired, revoked "

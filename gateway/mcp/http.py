@@ -90,6 +90,21 @@ def resource_metadata_url(tenant_slug: str, config_id: str) -> str:
     )
 
 
+def oauth_scope_challenge(tenant: Any) -> str:
+    """Sync: ``, scope="…"`` for a 401 when the tenant signs users in (MCP authorization: the
+    challenge SHOULD name the scope), else nothing. Only the refusal paths pay this query."""
+    from gateway.oauth.policy import SCOPE, oauth_settings_get
+
+    if not db_connection.in_atomic_block:
+        close_old_connections()
+    try:
+        with tenant_context(tenant):
+            signs_in = oauth_settings_get().has_identity_source
+    except (DatabaseError, InterfaceError):
+        return ""  # the 401 stands without the hint
+    return f', scope="{SCOPE}"' if signs_in else ""
+
+
 def authenticate(tenant: Any, config_id: str, secret: str) -> Principal:
     """Sync: the token's principal in this tenant (AuthenticationFailed otherwise)."""
     from configs.services.tokens import session_token_authenticate

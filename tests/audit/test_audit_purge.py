@@ -27,6 +27,8 @@ NOTHING = {
     "oauth_states": 0,
     "oauth_state_secrets": 0,
     "connect_links": 0,
+    "oauth_authorizations": 0,
+    "oauth_refresh_tokens": 0,
 }
 
 
@@ -122,6 +124,8 @@ def test_expired_tokens_links_and_states_go_while_live_ones_stay(acme):
         "oauth_states": 2,
         "oauth_state_secrets": 3,
         "connect_links": 2,
+        "oauth_authorizations": 0,
+        "oauth_refresh_tokens": 0,
     }
     with tenant_context(acme):
         assert set(SessionToken.objects.values_list("pk", flat=True)) == {
@@ -165,6 +169,8 @@ def test_dry_run_counts_what_a_purge_deletes_and_deletes_nothing(acme):
             "oauth_states": 1,
             "oauth_state_secrets": 1,
             "connect_links": 1,
+            "oauth_authorizations": 0,
+            "oauth_refresh_tokens": 0,
         }
     )
 
@@ -234,6 +240,8 @@ def test_two_purges_at_once_delete_each_row_exactly_once(committed_tenant, djang
             "oauth_states": 40,
             "oauth_state_secrets": 40,
             "connect_links": 40,
+            "oauth_authorizations": 0,
+            "oauth_refresh_tokens": 0,
         }
         with tenant_context(tenant):
             assert list(AuditEvent.objects.values_list("identifier", flat=True)) == ["keeper"]
@@ -252,7 +260,8 @@ def test_purge_expired_command_prints_per_tenant_counts_and_honours_dry_run(acme
     call_command("purge_expired", "--tenant", "acme", "--dry-run", stdout=dry)
     assert dry.getvalue().splitlines() == [
         "acme: would delete 2 (audit_events=2, session_tokens=0, oauth_states=0, "
-        "oauth_state_secrets=0, connect_links=0)",
+        "oauth_state_secrets=0, connect_links=0, oauth_authorizations=0, "
+        "oauth_refresh_tokens=0)",
         "total: would delete 2",
     ]
     with tenant_context(acme):
