@@ -191,7 +191,9 @@ def add_relay_tools(server: MCPServer) -> None:  # noqa: C901 - one small closur
         )
 
     @server.tool(description="Elicitation with a default for every primitive type (SEP-1034).")
-    async def test_elicitation_sep1034_defaults(ctx: Context) -> CallToolResult | InputRequiredResult:
+    async def test_elicitation_sep1034_defaults(
+        ctx: Context,
+    ) -> CallToolResult | InputRequiredResult:
         return await _completed(
             ctx, "Please review and update the form fields with defaults", SEP1034_SCHEMA
         )
@@ -239,7 +241,9 @@ def add_relay_tools(server: MCPServer) -> None:  # noqa: C901 - one small closur
     async def test_input_required_result_sampling(
         ctx: Context,
     ) -> CallToolResult | InputRequiredResult:
-        answers = await ask(ctx, {"capital_question": _sample("What is the capital of France?", 100)})
+        answers = await ask(
+            ctx, {"capital_question": _sample("What is the capital of France?", 100)}
+        )
         if isinstance(answers, InputRequiredResult):
             return answers
         return _text(f"The model said: {_sampled_text(answers['capital_question'])}")
