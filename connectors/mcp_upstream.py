@@ -21,11 +21,12 @@ from typing import Any
 import anyio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import Implementation
+from mcp_types import Implementation, InputRequiredResult
 
 from connectors import mcp_pool
 from connectors.base import ToolResult
 from connectors.mcp_common import eras, known_era, provider_error, remember_era
+from connectors.mcp_relay import Relay, client_options
 from vmcp_platform.egress import upstream as egress
 from vmcp_platform.egress.ssrf import UnsafeUrl, is_host_allowed, parse_http_url, resolve_checked
 from vmcp_platform.egress.upstream import SizeGuard
@@ -37,6 +38,8 @@ LogCallback = Callable[[dict[str, Any]], Awaitable[None]]
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TOOL_PAGES = 50
 MAX_TOOLS = 2000
+
+
 def forget_servers() -> None:
     """Forget remembered eras and pooled connections (tests; an upstream that was replaced)."""
     mcp_pool.forget()
@@ -127,6 +130,7 @@ async def call_tool(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     log_callback: LogCallback | None = None,
     session_scope: str | None = None,
+    relay: Relay | None = None,
 ) -> ToolResult:
     """Call one tool; the server's result (including ``isError``) passes through unchanged.
 
@@ -134,8 +138,12 @@ async def call_tool(
     ``logger``, ``data``) for this call. 2026-07-28 servers only log for requests that opt in,
     so the call opts in at "debug" and the callback filters by the agent's own level;
     handshake-era servers log unconditionally.
+
+    ``relay`` (see ``mcp_relay``): the upstream may ask the agent's client for sampling,
+    elicitation or roots during the call; on the 2026-07-28 wire an upstream
+    ``InputRequiredResult`` comes back as ``ToolResult.input_required``.
     """
-    if log_callback is None and session_scope is not None:
+    if log_callback is None and session_scope is not None and relay is None:
         # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
         # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
         await _precheck(server_url)
@@ -150,16 +158,36 @@ async def call_tool(
         )
     else:
         # A session of its own for this call (log relaying is a per-session callback).
-        options: dict[str, Any] = {}
+        # A session of its own for this call (log relaying and the relay's callbacks are
+        # per-session; a relayed session declares the agent's capabilities, no one else's).
+        options: dict[str, Any] = client_options(relay) if relay is not None else {}
         if log_callback is not None:
-            options = {"logging_callback": _log_relay(log_callback), "log_level": "debug"}
+            options |= {"logging_callback": _log_relay(log_callback), "log_level": "debug"}
         async with _session(server_url, headers, timeout, options) as (client, _):
-            result = await client.call_tool(
-                name,
-                arguments,
-                read_timeout_seconds=timeout,
-                progress_callback=progress_callback,
-            )
+            if relay is not None and relay.rounds:
+                result = await client.session.call_tool(
+                    name,
+                    arguments,
+                    read_timeout_seconds=timeout,
+                    progress_callback=progress_callback,
+                    input_responses=relay.input_responses,
+                    request_state=relay.request_state,
+                    allow_input_required=True,
+                )
+                if isinstance(result, InputRequiredResult):
+                    return ToolResult(
+                        content=[],
+                        input_required=result.model_dump(
+                            by_alias=True, exclude_none=True, mode="json"
+                        ),
+                    )
+            else:
+                result = await client.call_tool(
+                    name,
+                    arguments,
+                    read_timeout_seconds=timeout,
+                    progress_callback=progress_callback,
+                )
     return ToolResult(
         content=[
             block.model_dump(by_alias=True, exclude_none=True, mode="json")
