@@ -19,8 +19,10 @@ import json
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
+    MISSING_REQUIRED_CLIENT_CAPABILITY,
     CallToolResult,
     CreateMessageRequest,
     CreateMessageResult,
@@ -58,8 +60,10 @@ async def ask(
 
     On the 2026-07-28 wire the answers already given arrive in ``ctx.input_responses``; an
     ``InputRequiredResult`` re-asks what is still missing (wrong or absent keys are simply
-    asked again, never an error). On the handshake wire each request is sent now.
+    asked again, never an error). On the handshake wire each request is sent now. A client
+    that did not declare what a request needs gets -32021 (MissingRequiredClientCapability).
     """
+    _require_capabilities(ctx, {method for method, _ in requests.values()})
     if _modern(ctx):
         given = {key: _dump(value) for key, value in (ctx.input_responses or {}).items()}
         missing = {key: spec for key, spec in requests.items() if key not in given}
@@ -85,6 +89,30 @@ async def ask(
         )
         answers[key] = _dump(result)
     return answers
+
+
+_CAPABILITY_OF = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+def _require_capabilities(ctx: Context, methods: set[str]) -> None:
+    declared = ctx.client_capabilities
+    missing = sorted(
+        {
+            _CAPABILITY_OF[method]
+            for method in methods
+            if declared is None or getattr(declared, _CAPABILITY_OF[method]) is None
+        }
+    )
+    if missing:
+        raise MCPError(
+            MISSING_REQUIRED_CLIENT_CAPABILITY,
+            f"This tool requires the client's {' and '.join(missing)} capability",
+            {"requiredCapabilities": {name: {} for name in missing}},
+        )
 
 
 def _text(text: str) -> CallToolResult:

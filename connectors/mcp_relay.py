@@ -22,6 +22,7 @@ the callbacks are this call's, so nothing one user's call asks can reach another
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,8 +94,13 @@ async def _forward(relay: Relay, method: str, params: Any, *result_types: Any) -
             code=INVALID_REQUEST,
             message=f"{method} cannot be relayed mid-call on the 2026-07-28 wire",
         )
+    payload = _dump(params)
+    if payload.get("mode") == "url" and "elicitationId" not in payload:
+        # A 2026-07-28 upstream names a URL elicitation by its input key, not by an id; the
+        # 2025-11-25 client requires one (for notifications/elicitation/complete).
+        payload["elicitationId"] = str(uuid.uuid4())
     try:
-        answer = await relay.ask(method, _dump(params))
+        answer = await relay.ask(method, payload)
     except RelayRefused as exc:
         return ErrorData(code=exc.code, message=exc.message, data=exc.data)
     for result_type in result_types:
