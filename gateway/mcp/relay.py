@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +31,8 @@ from vmcp_platform.errors import ServiceUnavailable
 
 from .jsonrpc import INTERNAL_ERROR, Message
 from .sessions import redis_client
+
+logger = logging.getLogger(__name__)
 
 _KEY_PREFIX = "vmcp:mcp:relay:"
 _ID_PREFIX = "vmcp-relay-"
@@ -66,9 +69,15 @@ async def ask(
         try:
             message = await asyncio.wait_for(layer.receive(channel), timeout)
         except TimeoutError:
+            await _cancelled(send, request_id, "timed out")
             raise RelayRefused(
                 INTERNAL_ERROR, f"the client did not answer {method} in time"
             ) from None
+        except asyncio.CancelledError:
+            # The upstream withdrew its request (or the call ended): tell the client, as the
+            # upstream told us, so it stops asking its user or model.
+            await asyncio.shield(_cancelled(send, request_id, "the server withdrew the request"))
+            raise
     finally:
         try:
             await redis_client().delete(_key(request_id))
@@ -89,6 +98,19 @@ async def ask(
     if not isinstance(result, dict):
         raise RelayRefused(INTERNAL_ERROR, f"the client's {method} answer was malformed")
     return result
+
+
+async def _cancelled(send: Send, request_id: str, reason: str) -> None:
+    try:
+        await send(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": reason},
+            }
+        )
+    except Exception:  # noqa: BLE001 - the stream may be gone already; nothing to tell then
+        logger.debug("could not tell the client that relayed request %s ended", request_id)
 
 
 async def deliver(session_id: str, message: Message) -> bool:

@@ -248,9 +248,11 @@ def _legacy_session(live: Live, who: str, capabilities: dict[str, Any]) -> str:
     return session_id
 
 
-def _answer(live: Live, who: str, session_id: str, request_id: str, content: dict) -> int:
+def _answer(
+    live: Live, who: str, session_id: str, request_id: str, content: dict, url: str = ""
+) -> int:
     response = httpx.post(
-        live.url,
+        url or live.url,
         json={
             "jsonrpc": "2.0",
             "id": request_id,
@@ -309,7 +311,52 @@ def test_an_answer_on_another_users_session_is_never_delivered(live):
     assert _answer(live, "alice", alice_session, request["id"], forged) == 202
 
 
-def test_a_legacy_client_that_cannot_stream_still_gets_json_for_plain_calls(live):
+def test_the_answer_may_reach_another_web_process(live, live_server_url, django_db_blocker):
+    from tests.conftest import run_daphne
+
+    session_id = _legacy_session(live, "alice", {"roots": {}})
+    events: list[dict[str, Any]] = []
+    asked = threading.Event()
+
+    def call() -> None:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 9,
+            "method": "tools/call",
+            "params": {"name": "test_list_roots", "arguments": {}},
+        }
+        headers = _legacy_headers(live.tokens["alice"], session_id)
+        with httpx.stream("POST", live.url, json=body, headers=headers, timeout=60) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+                    if events[-1].get("method") == "roots/list":
+                        asked.set()
+                    if events[-1].get("id") == 9:
+                        return
+
+    with django_db_blocker.unblock(), run_daphne() as second:
+        other_url = live.url.replace(live_server_url, second)
+        worker = threading.Thread(target=call)
+        worker.start()
+        assert asked.wait(30)
+        answer = httpx.post(
+            other_url,
+            json={
+                "jsonrpc": "2.0",
+                "id": events[-1]["id"],
+                "result": {"roots": [{"uri": "file:///elsewhere", "name": "other"}]},
+            },
+            headers=_legacy_headers(live.tokens["alice"], session_id),
+            timeout=30,
+        )
+        assert answer.status_code == 202
+        worker.join(30)
+    assert events[-1]["id"] == 9
+    assert events[-1]["result"]["content"][0]["text"] == 'Roots: ["file:///elsewhere"]'
+
+
+def test_a_call_that_asks_nothing_is_still_answered_as_json(live):
     session_id = _legacy_session(live, "alice", {"sampling": {}})
     response = httpx.post(
         live.url,
