@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,11 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from conformance.upstream_server import build_server
+from tests.conftest import free_port
 from tests.gateway.test_mcp_relay import fixture_upstream  # noqa: F401
 from tests.gateway.test_mcp_support import CLIENT_INFO, LEGACY, modern_meta, modern_post
+from tests.upstream.server import UpstreamServer
 
 MODES = ["auto", "legacy"]
 ALL_CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
@@ -470,3 +474,102 @@ def test_malformed_input_responses_are_a_clear_error(live):
     response = modern_post(live.url, live.tokens["alice"], "tools/call", params)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == -32602
+
+
+# ---------------------------------------------------------------- a handshake-era upstream
+
+
+class _HandshakeOnly:
+    """ASGI wrapper: the upstream refuses the 2026-07-28 wire, so vmcp speaks 2025-11-25 to it
+    and the upstream sends its requests to vmcp mid-call on the call's SSE stream."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.versions: list[str] = []  # the MCP-Protocol-Version of every request answered
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode()
+            if version == "2026-07-28":
+                await send({"type": "http.response.start", "status": 400, "headers": []})
+                await send({"type": "http.response.body", "body": b"handshake era only"})
+                return
+            self.versions.append(version)
+        await self.app(scope, receive, send)
+
+
+class HandshakeUpstream(UpstreamServer):
+    def start(self) -> None:
+        import uvicorn
+
+        app = self.wrapper = _HandshakeOnly(self.mcp.streamable_http_app(json_response=False))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def handshake_live(live_tenant, live_server_url, django_db_blocker) -> Iterator[Live]:
+    from accounts.services.sessions import session_token_mint
+    from configs.services.connections import connection_create, connection_sync_tools
+    from configs.services.mcp_configs import mcp_config_create
+
+    upstream = HandshakeUpstream(mcp=build_server(), port=free_port())
+    upstream.start()
+    try:
+        with django_db_blocker.unblock(), tenant_context(live_tenant):
+            connection = connection_create(
+                name="old",
+                connector="mcp",
+                auth_type="none",
+                settings={"server_url": upstream.url},
+                secrets=None,
+                actor="tests",
+            )
+            assert connection_sync_tools(connection=connection, actor="tests")
+            config = mcp_config_create(
+                name="old", mappings=[{"connection_name": "old", "tools": ["*"]}], actor="tests"
+            )
+            token = session_token_mint(
+                config=config, identifier="alice", expiry_seconds=3600, actor="tests"
+            ).secret
+        live = Live(
+            url=f"{live_server_url}/t/{live_tenant.slug}/mcp/{config.pk}", tokens={"alice": token}
+        )
+        yield live
+        # vmcp spoke the handshake era to it throughout (the era probe was refused).
+        assert upstream.wrapper.versions
+        assert set(upstream.wrapper.versions) <= {"", LEGACY}
+    finally:
+        upstream.stop()
+
+
+async def test_a_handshake_era_upstreams_mid_call_requests_reach_a_legacy_client(handshake_live):
+    options = {
+        "sampling_callback": _sampling("Rome"),
+        "elicitation_callback": _elicitation({"username": "alice", "email": "a@example.test"}),
+        "list_roots_callback": _roots,
+    }
+    async with handshake_live.client("alice", "legacy", **options) as client:
+        sampled = await client.call_tool("test_sampling", {"prompt": "capital of Italy?"})
+        elicited = await client.call_tool("test_elicitation", {"message": "Who?"})
+        roots = await client.call_tool("test_list_roots", {})
+    assert sampled.content[0].text == "LLM response: Rome (asked: capital of Italy?)"
+    assert '"username": "alice"' in elicited.content[0].text
+    assert roots.content[0].text == 'Roots: ["file:///work/project"]'
+
+
+async def test_a_handshake_era_upstream_asking_a_modern_client_fails_promptly(handshake_live):
+    # Nothing to ask on mid-call on the stateless wire: the upstream gets an error at once and
+    # the agent gets the upstream's answer to that, never a hang.
+    started = time.monotonic()
+    async with handshake_live.client("alice", "auto", sampling_callback=_sampling("x")) as client:
+        assert client.protocol_version == "2026-07-28"
+        result = await client.call_tool("test_sampling", {"prompt": "anything"})
+    assert result.is_error is True
+    assert time.monotonic() - started < 10
