@@ -207,8 +207,8 @@ class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsume
         if self.wants_sse and self._may_relay(message, ctx):
             # The upstream may ask this client something mid-call: keep the stream to ask on,
             # started only if it does (a call that asked nothing is answered as plain JSON).
-            async with self._stream_slot(message.id):
-                await self._respond_sse(message, ctx, headers, lazy=True)
+            # No stream slot: like a JSON call, it lasts no longer than the tool's timeout.
+            await self._respond_sse(message, ctx, headers, lazy=True)
             return
         try:
             result = await dispatch(message.method, message.params, ctx)
