@@ -26,11 +26,12 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-from .jsonrpc import INVALID_PARAMS, JsonRpcError
+from .jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, JsonRpcError
 
 PREFIX = "vmcp1."
 TTL_SECONDS = 900
-MAX_TOKEN_CHARS = 16_384
+# What comes back is bounded, so what goes out is too (an upstream state past it is refused).
+MAX_TOKEN_CHARS = 65_536
 _NONCE_BYTES = 12
 
 
@@ -58,7 +59,10 @@ def seal(principal: Any, method: str, name: str, upstream_state: str | None) -> 
     nonce = os.urandom(_NONCE_BYTES)
     aead = AESGCM(_key(settings.SECRET_KEY))
     sealed = aead.encrypt(nonce, payload, _aad(principal, method, name))
-    return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    token = PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise JsonRpcError(INTERNAL_ERROR, "The upstream's requestState is too large to relay")
+    return token
 
 
 def refused() -> JsonRpcError:
