@@ -23,7 +23,9 @@ the callbacks are this call's, so nothing one user's call asks can reach another
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,29 +115,59 @@ async def _forward(relay: Relay, method: str, params: Any, *result_types: Any) -
 
 def client_options(relay: Relay) -> dict[str, Any]:
     """``mcp.Client`` callbacks for what the agent's client declared, and only that."""
+    return _callbacks(relay.capabilities, lambda: relay)
+
+
+def routed_options(capabilities: frozenset[str]) -> dict[str, Any]:
+    """Callbacks for a pooled session: each answers for the call running in its context.
+
+    Only for upstreams on the 2026-07-28 wire: there the SDK dispatches an
+    ``InputRequiredResult``'s requests from inside the ``call_tool`` of the call that got it,
+    so the context (``current``) names that call's relay and no other. A handshake-era upstream
+    sends its requests on the session's own reader task, which belongs to no call; those calls
+    get a session of their own instead (``mcp_upstream``).
+    """
+    return _callbacks(capabilities, _current.get)
+
+
+@contextmanager
+def current(relay: Relay | None) -> Iterator[None]:
+    token = _current.set(relay)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+_current: ContextVar[Relay | None] = ContextVar("vmcp_mcp_relay", default=None)
+
+
+def _callbacks(capabilities: frozenset[str], relay_of: Callable[[], Relay | None]) -> dict:
+    async def forward(method: str, params: Any, *result_types: Any) -> Any:
+        relay = relay_of()
+        if relay is None:
+            return ErrorData(code=INVALID_REQUEST, message=f"{method} is not expected here")
+        return await _forward(relay, method, params, *result_types)
+
     options: dict[str, Any] = {}
-    if "sampling" in relay.capabilities:
+    if "sampling" in capabilities:
 
         async def sampling(context: Any, params: Any) -> Any:
-            return await _forward(
-                relay,
-                "sampling/createMessage",
-                params,
-                CreateMessageResult,
-                CreateMessageResultWithTools,
+            return await forward(
+                "sampling/createMessage", params, CreateMessageResult, CreateMessageResultWithTools
             )
 
         options["sampling_callback"] = sampling
-    if "elicitation" in relay.capabilities:
+    if "elicitation" in capabilities:
 
         async def elicitation(context: Any, params: Any) -> Any:
-            return await _forward(relay, "elicitation/create", params, ElicitResult)
+            return await forward("elicitation/create", params, ElicitResult)
 
         options["elicitation_callback"] = elicitation
-    if "roots" in relay.capabilities:
+    if "roots" in capabilities:
 
         async def roots(context: Any) -> Any:
-            return await _forward(relay, "roots/list", None, ListRootsResult)
+            return await forward("roots/list", None, ListRootsResult)
 
         options["list_roots_callback"] = roots
     return options

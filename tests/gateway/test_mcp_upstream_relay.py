@@ -185,32 +185,40 @@ async def test_progress_and_logs_still_flow_during_a_relayed_session(live):
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_two_users_concurrent_relays_never_cross(live, mode):
+@pytest.mark.parametrize("users", [("alice", "bob"), ("alice", "alice")])
+async def test_concurrent_relays_never_cross(live, mode, users):
+    # Two users, and two calls of one user (which share that user's pooled upstream session
+    # once the upstream's era is known): each answer reaches only the call that asked.
     both_asked = asyncio.Event()
     asked: list[str] = []
+    labels = [f"{who}-{index}" for index, who in enumerate(users)]
 
-    def elicitation_for(who: str) -> Any:
+    def elicitation_for(label: str) -> Any:
         async def elicitation(context, params):  # noqa: ANN001, ANN202
-            asked.append(who)
+            assert params.message == f"for {label}"
+            asked.append(label)
             if len(asked) == 2:
                 both_asked.set()
             # Both calls are pending upstream at the same time before either answers.
             await asyncio.wait_for(both_asked.wait(), 20)
             return types.ElicitResult(
-                action="accept", content={"username": who, "email": f"{who}@example.test"}
+                action="accept", content={"username": label, "email": f"{label}@example.test"}
             )
 
         return elicitation
 
-    async def call(who: str) -> str:
-        async with live.client(who, mode, elicitation_callback=elicitation_for(who)) as client:
-            result = await client.call_tool("test_elicitation", {"message": f"for {who}"})
+    async def call(who: str, label: str) -> str:
+        async with live.client(who, mode, elicitation_callback=elicitation_for(label)) as client:
+            await client.call_tool("test_simple_text", {})  # the era is known after this
+            result = await client.call_tool("test_elicitation", {"message": f"for {label}"})
         return result.content[0].text
 
-    alice, bob = await asyncio.gather(call("alice"), call("bob"))
-    assert sorted(asked) == ["alice", "bob"]
-    assert '"username": "alice"' in alice and "bob" not in alice
-    assert '"username": "bob"' in bob and "alice" not in bob
+    first, second = await asyncio.gather(
+        *(call(w, lb) for w, lb in zip(users, labels, strict=True))
+    )
+    assert sorted(asked) == sorted(labels)
+    assert f'"username": "{labels[0]}"' in first and labels[1] not in first
+    assert f'"username": "{labels[1]}"' in second and labels[0] not in second
 
 
 def _legacy_headers(token: str, session_id: str | None = None) -> dict[str, str]:
