@@ -16,8 +16,10 @@ How the answer comes back depends on the agent's wire, and ``Relay`` carries eit
   agent to answer and retry; the state it carries is the upstream's own, which the gateway seals
   before it leaves and verifies when it returns (``gateway.mcp.request_state``).
 
-A relayed call always runs on a session of its own (never a pooled one): the capabilities and
-the callbacks are this call's, so nothing one user's call asks can reach another user's client.
+The upstream session of a relayed call declares that call's capabilities and no one else's.
+It is either the call's own, or, for an upstream known to speak 2026-07-28, the pooled session
+of that end user and capability set, whose callbacks answer for the call in whose context they
+run (``routed_options``). Either way nothing one call asks can reach another call's client.
 """
 
 from __future__ import annotations
