@@ -38,6 +38,11 @@ from mcp_types import (
     TextResourceContents,
 )
 
+try:  # imported as conformance.upstream_server (tests) or run as a script (conformance/run.py)
+    from conformance.relay_tools import add_relay_tools
+except ImportError:  # pragma: no cover - the script's own directory is on sys.path
+    from relay_tools import add_relay_tools  # type: ignore[no-redef]
+
 # 1x1 red PNG.
 PNG_1X1 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0g"
@@ -199,6 +204,7 @@ def build_server() -> MCPServer:
     async def test_streaming_elicitation(ctx: Context) -> str:
         raise ToolError("This tool needs elicitation, which this server cannot ask for here")
 
+    add_relay_tools(server)
     return server
 
 

@@ -122,6 +122,9 @@ class ToolResult:
     content: list[dict[str, Any]]
     structured: dict[str, Any] | None = None
     is_error: bool = False
+    # An upstream MCP server's InputRequiredResult (2026-07-28, camelCase wire dict): the call
+    # is not finished; the agent answers the input requests and retries (``mcp_relay``).
+    input_required: dict[str, Any] | None = None
 
 
 def _default_error_check(response: httpx.Response, body: Any) -> None:

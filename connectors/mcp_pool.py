@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +94,13 @@ def _retire(pool: dict[Key, _Pooled], pooled: _Pooled) -> None:
         pooled.stop.set()
 
 
-async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeout: float) -> None:
+async def _own(
+    pooled: _Pooled,
+    server_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    client_options: dict[str, Any] | None = None,
+) -> None:
     """The session's life: open, serve calls until told to stop (or until it breaks), close."""
     http, pooled.guard = upstream_client(headers=headers, timeout=timeout)
     known = known_era(server_url)
@@ -105,6 +112,7 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
                 read_timeout_seconds=timeout,
                 cache=None,
                 **known,
+                **(client_options or {}),
             )
             # Bounded by the HTTP timeouts and the handshake's read timeout; the caller's own
             # deadline bounds its wait for this.
@@ -128,7 +136,11 @@ async def _own(pooled: _Pooled, server_url: str, headers: dict[str, str], timeou
 
 
 async def _acquire(
-    scope: str, server_url: str, headers: dict[str, str], timeout: float
+    scope: str,
+    server_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    client_options: dict[str, Any] | None = None,
 ) -> tuple[_Pooled, bool]:
     """A connected session for (scope, server, headers), and whether it was opened just now."""
     pool = _pool()
@@ -147,7 +159,8 @@ async def _acquire(
         pool[key] = pooled
         metrics.set_upstream_pool_size(sum(len(p) for p in _pools.values()))
         pooled.task = asyncio.get_running_loop().create_task(
-            _own(pooled, server_url, dict(headers), timeout), name="vmcp-upstream-session"
+            _own(pooled, server_url, dict(headers), timeout, client_options),
+            name="vmcp-upstream-session",
         )
     pooled.in_use += 1
     pooled.last_used = now
@@ -183,22 +196,31 @@ async def call(
     arguments: dict[str, Any],
     progress_callback: Any,
     timeout: float,
+    client_options: dict[str, Any] | None = None,
+    invoke: Callable[[Client], Awaitable[Any]] | None = None,
 ) -> Any:
-    """``Client.call_tool`` on a pooled session; SDK/transport errors become ``ProviderError``."""
+    """``Client.call_tool`` on a pooled session; SDK/transport errors become ``ProviderError``.
+
+    ``client_options`` (relayed calls, ``mcp_relay.routed_options``) are fixed when the session
+    opens, so the scope must name them; ``invoke`` replaces the plain ``call_tool``.
+    """
     pool = _pool()
     for attempt in (1, 2):
         pooled: _Pooled | None = None
         try:
             with anyio.fail_after(timeout):
-                pooled, fresh = await _acquire(scope, server_url, headers, timeout)
+                pooled, fresh = await _acquire(scope, server_url, headers, timeout, client_options)
                 pooled.guard.limit = max_response_bytes()
                 assert pooled.client is not None
-                result = await pooled.client.call_tool(
-                    name,
-                    arguments,
-                    read_timeout_seconds=timeout,
-                    progress_callback=progress_callback,
-                )
+                if invoke is not None:
+                    result = await invoke(pooled.client)
+                else:
+                    result = await pooled.client.call_tool(
+                        name,
+                        arguments,
+                        read_timeout_seconds=timeout,
+                        progress_callback=progress_callback,
+                    )
             pooled.calls += 1
             return result
         except Exception as exc:

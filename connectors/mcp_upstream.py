@@ -21,11 +21,12 @@ from typing import Any
 import anyio
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from mcp_types import Implementation
+from mcp_types import Implementation, InputRequiredResult
 
 from connectors import mcp_pool
 from connectors.base import ToolResult
 from connectors.mcp_common import eras, known_era, provider_error, remember_era
+from connectors.mcp_relay import Relay, client_options, current, routed_options
 from vmcp_platform.egress import upstream as egress
 from vmcp_platform.egress.ssrf import UnsafeUrl, is_host_allowed, parse_http_url, resolve_checked
 from vmcp_platform.egress.upstream import SizeGuard
@@ -110,6 +111,19 @@ async def list_tools(
     return tools[:MAX_TOOLS]
 
 
+def _poolable(server_url: str, relay: Relay | None) -> bool:
+    """A relayed call may share a pooled session only with an upstream known to be 2026-07-28.
+
+    There the upstream's requests arrive as an ``InputRequiredResult`` inside the call, so the
+    pooled session's callbacks can tell whose call asked (``mcp_relay.routed_options``); a
+    handshake-era (or not yet probed) upstream gets a session for this call alone.
+    """
+    if relay is None:
+        return True
+    known = known_era(server_url)
+    return bool(known) and known.get("mode") != "legacy"
+
+
 def _log_relay(callback: LogCallback) -> Callable[[Any], Awaitable[None]]:
     """Adapts the SDK's ``LoggingMessageNotificationParams`` to the MCP wire dict."""
 
@@ -129,6 +143,7 @@ async def call_tool(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     log_callback: LogCallback | None = None,
     session_scope: str | None = None,
+    relay: Relay | None = None,
 ) -> ToolResult:
     """Call one tool; the server's result (including ``isError``) passes through unchanged.
 
@@ -136,32 +151,63 @@ async def call_tool(
     ``logger``, ``data``) for this call. 2026-07-28 servers only log for requests that opt in,
     so the call opts in at "debug" and the callback filters by the agent's own level;
     handshake-era servers log unconditionally.
+
+    ``relay`` (see ``mcp_relay``): the upstream may ask the agent's client for sampling,
+    elicitation or roots during the call; on the 2026-07-28 wire an upstream
+    ``InputRequiredResult`` comes back as ``ToolResult.input_required``.
     """
-    if log_callback is None and session_scope is not None:
-        # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
-        # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
-        await _precheck(server_url)
-        result = await mcp_pool.call(
-            scope=session_scope,
-            server_url=server_url,
-            headers=headers,
-            name=name,
-            arguments=arguments,
-            progress_callback=progress_callback,
-            timeout=timeout,
-        )
-    else:
-        # A session of its own for this call (log relaying is a per-session callback).
-        options: dict[str, Any] = {}
-        if log_callback is not None:
-            options = {"logging_callback": _log_relay(log_callback), "log_level": "debug"}
-        async with _session(server_url, headers, timeout, options) as (client, _):
-            result = await client.call_tool(
+
+    async def invoke(client: Client) -> Any:
+        if relay is not None and relay.rounds:
+            return await client.session.call_tool(
                 name,
                 arguments,
                 read_timeout_seconds=timeout,
                 progress_callback=progress_callback,
+                input_responses=relay.input_responses,
+                request_state=relay.request_state,
+                allow_input_required=True,
             )
+        # On 2025-11-25 the SDK answers an InputRequiredResult itself, through the callbacks.
+        return await client.call_tool(
+            name, arguments, read_timeout_seconds=timeout, progress_callback=progress_callback
+        )
+
+    if log_callback is None and session_scope is not None and _poolable(server_url, relay):
+        # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
+        # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
+        # A relayed call's session also declares that agent's capabilities, so it is scoped
+        # by them too, and its callbacks answer for the call in whose context they run.
+        await _precheck(server_url)
+        scope, options = session_scope, None
+        if relay is not None:
+            scope = f"{session_scope}|relay:{','.join(sorted(relay.capabilities))}"
+            options = routed_options(relay.capabilities)
+        with current(relay):
+            result = await mcp_pool.call(
+                scope=scope,
+                server_url=server_url,
+                headers=headers,
+                name=name,
+                arguments=arguments,
+                progress_callback=progress_callback,
+                timeout=timeout,
+                client_options=options,
+                invoke=invoke if relay is not None else None,
+            )
+    else:
+        # A session of its own for this call (log relaying and the relay's callbacks are
+        # per-session; a relayed session declares the agent's capabilities, no one else's).
+        options = client_options(relay) if relay is not None else {}
+        if log_callback is not None:
+            options |= {"logging_callback": _log_relay(log_callback), "log_level": "debug"}
+        async with _session(server_url, headers, timeout, options) as (client, _):
+            result = await invoke(client)
+    if isinstance(result, InputRequiredResult):
+        return ToolResult(
+            content=[],
+            input_required=result.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        )
     return ToolResult(
         content=[
             block.model_dump(by_alias=True, exclude_none=True, mode="json")

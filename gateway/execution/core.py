@@ -135,6 +135,7 @@ async def tool_execute(
     agent_run_id: str = "",
     progress_callback: ProgressCallback | None = None,
     log_callback: ProgressCallback | None = None,
+    relay: Any = None,
     prepared: Prepared | None = None,
     validator: Any = UNSET,
     writer: AuditWriter | None = None,
@@ -142,7 +143,9 @@ async def tool_execute(
     """Run one tool for one end user; see the module docstring for what raises and what returns.
 
     ``log_callback`` (upstream ``mcp`` connections only) receives the upstream's log
-    notifications' params while the call runs, for relaying to the agent.
+    notifications' params while the call runs, for relaying to the agent; ``relay``
+    (``connectors.mcp_relay.Relay``, upstream ``mcp`` connections only) lets the upstream ask
+    the agent's client for sampling, elicitation or roots.
     """
     call = CallRecord(
         tenant=tenant,
@@ -242,6 +245,7 @@ async def tool_execute(
                 prepared.urls,
                 progress_callback,
                 log_callback=log_callback,
+                relay=relay,
                 # One upstream session per tenant, connection and end user, never shared wider.
                 session_scope=f"{tenant.schema_name}:{connection.pk}:{identifier}",
             ),
@@ -313,6 +317,7 @@ async def _run(
     *,
     log_callback: ProgressCallback | None = None,
     session_scope: str | None = None,
+    relay: Any = None,
 ) -> ToolResult:
     if connection.connector == MCP_CONNECTOR:
         from connectors import mcp_upstream
@@ -326,6 +331,7 @@ async def _run(
             timeout=call_timeout(),
             log_callback=log_callback,
             session_scope=session_scope,
+            relay=relay,
         )
     if connection.connector == OPENAPI_CONNECTOR:
         return await _run_openapi(connection, tool_name, arguments, credential.value)

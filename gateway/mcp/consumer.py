@@ -32,7 +32,7 @@ from tenants.asgi import not_found as tenant_not_found
 from vmcp_platform.errors import AuthenticationFailed, ServiceUnavailable
 from vmcp_platform.observability import request as observed
 
-from . import limits, streams
+from . import limits, relay, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, dispatch
 from .gate import RequestGate
 from .http import Headers, accepts, authenticate, bearer_token, host_is_allowed, origin_is_allowed
@@ -204,6 +204,12 @@ class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsume
             async with self._stream_slot(message.id):
                 await self._respond_sse(message, ctx, headers)
             return
+        if self.wants_sse and self._may_relay(message, ctx):
+            # The upstream may ask this client something mid-call: keep the stream to ask on,
+            # started only if it does (a call that asked nothing is answered as plain JSON).
+            # No stream slot: like a JSON call, it lasts no longer than the tool's timeout.
+            await self._respond_sse(message, ctx, headers, lazy=True)
+            return
         try:
             result = await dispatch(message.method, message.params, ctx)
         except JsonRpcError as exc:
@@ -212,8 +218,18 @@ class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsume
             return
         await self._send_json(200, result_message(message.id, result), headers)
 
+    def _may_relay(self, message: Message, ctx: RequestContext) -> bool:
+        from connectors.mcp_relay import declared
+
+        return (
+            not ctx.modern
+            and message.method == "tools/call"
+            and ctx.session_id is not None
+            and bool(declared(ctx.client_capabilities))
+        )
+
     async def _respond_sse(
-        self, message: Message, ctx: RequestContext, headers: dict[str, str]
+        self, message: Message, ctx: RequestContext, headers: dict[str, str], lazy: bool = False
     ) -> None:
         started = False
 
@@ -228,10 +244,15 @@ class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsume
             await self.send_body(sse_event(notification), more_body=True)
 
         ctx.notify = notify
+        if self._may_relay(message, ctx):
+            ctx.ask = self._asker(ctx, notify)
         try:
             result = await dispatch(message.method, message.params, ctx)
             reply = result_message(message.id, result)
         except JsonRpcError as exc:
+            if not started and lazy:
+                await self._send_json(200, error_message(message.id, exc), with_retry(exc, headers))
+                return
             if not started and ctx.modern:
                 # Nothing streamed yet: a plain JSON error with the spec's HTTP status.
                 status = MODERN_ERROR_STATUS.get(exc.code, 200)
@@ -240,8 +261,28 @@ class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsume
                 )
                 return
             reply = error_message(message.id, exc)
+        if not started and lazy and self.wants_json:
+            await self._send_json(200, reply, headers)
+            return
         await start()
         await self.send_body(sse_event(reply), more_body=False)
+
+    def _asker(self, ctx: RequestContext, notify: Any) -> Any:
+        """``ctx.ask`` for this call: a request on its stream, the answer from any process."""
+        from vmcp_platform.egress.clients import call_timeout
+
+        session_id = ctx.session_id or ""
+
+        async def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+            return await relay.ask(
+                send=notify,
+                session_id=session_id,
+                method=method,
+                params=params,
+                timeout=call_timeout(),
+            )
+
+        return ask
 
     # ------------------------------------------------------------ streams (both wires)
 

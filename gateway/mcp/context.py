@@ -65,7 +65,9 @@ class RequestContext:
     notify: Notify | None = None
     log_level: str | None = None
     session_id: str | None = None
-
+    # 2025-11-25 only: sends one server-to-client request on this call's SSE stream and
+    # returns the client's result (``relay.ask``); None when nothing can be asked.
+    ask: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
 def exposed_tools(principal: Principal) -> list[Any]:
     from configs.tools import config_exposed_tools

@@ -12,7 +12,7 @@ from channels.exceptions import StopConsumer
 
 from vmcp_platform.errors import RateLimited, ServiceUnavailable, ValidationFailed
 
-from . import limits, sessions, streams
+from . import limits, relay, sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
 from .http import accepts
 from .jsonrpc import (
@@ -90,6 +90,9 @@ class LegacyWire:
         session_headers = {"Mcp-Session-Id": session.id}
         if not message.is_request:
             # Notifications (initialized, cancelled, …) and responses: accepted, nothing to say.
+            # A response may answer a request a call of this session relayed (``relay``).
+            if message.is_response:
+                await relay.deliver(session.id, message)
             await self._send_empty(202, session_headers)
             return
         ctx = RequestContext(

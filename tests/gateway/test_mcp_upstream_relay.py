@@ -1,0 +1,583 @@
+# ruff: noqa: F811 - pytest fixtures imported from their support modules
+"""An upstream's requests to the client during a tool call (sampling, elicitation, roots) reach
+the agent's client and its answers go back: over the call's SSE stream on 2025-11-25, as a
+sealed ``input_required`` round on 2026-07-28. Real daphne, the official ``mcp`` client, and the
+conformance upstream (``conformance/relay_tools.py``) on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import httpx2
+import mcp_types as types
+import pytest
+from django_tenants.utils import tenant_context
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from conformance.upstream_server import build_server
+from tests.conftest import free_port
+from tests.gateway.test_mcp_relay import fixture_upstream  # noqa: F401
+from tests.gateway.test_mcp_support import CLIENT_INFO, LEGACY, modern_meta, modern_post
+from tests.upstream.server import UpstreamServer
+
+MODES = ["auto", "legacy"]
+ALL_CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
+
+
+@dataclass
+class Live:
+    url: str
+    tokens: dict[str, str]  # identifier -> session token
+
+    def client(self, who: str, mode: str, **options: Any) -> Client:
+        http = httpx2.AsyncClient(
+            headers={"Authorization": f"Bearer {self.tokens[who]}"}, timeout=30
+        )
+        return Client(streamable_http_client(self.url, http_client=http), mode=mode, **options)
+
+
+@pytest.fixture
+def live(live_tenant, live_server_url, django_db_blocker, fixture_upstream) -> Live:
+    from accounts.services.sessions import session_token_mint
+    from configs.services.connections import connection_create, connection_sync_tools
+    from configs.services.mcp_configs import mcp_config_create
+
+    with django_db_blocker.unblock(), tenant_context(live_tenant):
+        upstream = connection_create(
+            name="fixture",
+            connector="mcp",
+            auth_type="none",
+            settings={"server_url": fixture_upstream.url},
+            secrets=None,
+            actor="tests",
+        )
+        assert connection_sync_tools(connection=upstream, actor="tests")
+        config = mcp_config_create(
+            name="fixture", mappings=[{"connection_name": "fixture", "tools": ["*"]}], actor="tests"
+        )
+        tokens = {
+            who: session_token_mint(
+                config=config, identifier=who, expiry_seconds=3600, actor="tests"
+            ).secret
+            for who in ("alice", "bob")
+        }
+    return Live(url=f"{live_server_url}/t/{live_tenant.slug}/mcp/{config.pk}", tokens=tokens)
+
+
+def _sampling(answer: str) -> Any:
+    async def sampling(context, params):  # noqa: ANN001, ANN202
+        asked = params.messages[0].content.text
+        return types.CreateMessageResult(
+            role="assistant",
+            content=types.TextContent(type="text", text=f"{answer} (asked: {asked})"),
+            model="test-model",
+            stop_reason="endTurn",
+        )
+
+    return sampling
+
+
+def _elicitation(content: dict[str, Any], seen: list[Any] | None = None) -> Any:
+    async def elicitation(context, params):  # noqa: ANN001, ANN202
+        if seen is not None:
+            seen.append(params)
+        return types.ElicitResult(action="accept", content=content)
+
+    return elicitation
+
+
+async def _roots(context):  # noqa: ANN001, ANN202
+    return types.ListRootsResult(roots=[types.Root(uri="file:///work/project", name="project")])
+
+
+# ---------------------------------------------------------------- both wires, official client
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_sampling_elicitation_and_roots_reach_the_agents_client(live, mode):
+    seen: list[Any] = []
+    options = {
+        "sampling_callback": _sampling("Paris"),
+        "elicitation_callback": _elicitation(
+            {"username": "alice", "email": "alice@example.test", "name": "Alice"}, seen
+        ),
+        "list_roots_callback": _roots,
+    }
+    async with live.client("alice", mode, **options) as client:
+        assert client.protocol_version == ("2026-07-28" if mode == "auto" else LEGACY)
+        sampled = await client.call_tool("test_sampling", {"prompt": "capital of France?"})
+        elicited = await client.call_tool("test_elicitation", {"message": "Who are you?"})
+        roots = await client.call_tool("test_list_roots", {})
+        url = await client.call_tool("test_url_elicitation", {"url": "https://example.test/ok"})
+        several = await client.call_tool("test_input_required_result_multiple_inputs", {})
+    assert sampled.content[0].text == "LLM response: Paris (asked: capital of France?)"
+    assert elicited.content[0].text == (
+        'User response: action=accept, content={"username": "alice", '
+        '"email": "alice@example.test", "name": "Alice"}'
+    )
+    assert roots.content[0].text == 'Roots: ["file:///work/project"]'
+    assert url.content[0].text == "URL elicitation: action=accept"
+    assert several.content[0].text == "Got all three: Alice, Paris (asked: Generate a greeting)"
+    # The form went through unchanged, and the URL-mode request kept its mode and URL.
+    assert seen[0].message == "Who are you?"
+    assert seen[0].requested_schema["required"] == ["username", "email"]
+    assert seen[1].mode == "url" and seen[1].url == "https://example.test/ok"
+
+
+async def test_a_multi_round_call_resolves_through_the_gateway(live):
+    answers = iter([{"name": "Alice"}, {"color": "blue"}])
+
+    async def elicitation(context, params):  # noqa: ANN001, ANN202
+        return types.ElicitResult(action="accept", content=next(answers))
+
+    async with live.client("alice", "auto", elicitation_callback=elicitation) as client:
+        result = await client.call_tool("test_input_required_result_multi_round", {})
+    assert result.content[0].text == "Done: blue"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_without_the_capability_gets_the_upstreams_error_promptly(live, mode):
+    started = time.monotonic()
+    # Elicitation declared, sampling not: the upstream sees exactly that, and says so.
+    async with live.client("alice", mode, elicitation_callback=_elicitation({})) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("test_sampling", {"prompt": "anything"})
+    assert time.monotonic() - started < 10
+    assert refused.value.error.code == -32021
+    assert refused.value.error.message == "This tool requires the client's sampling capability"
+    assert refused.value.error.data == {"requiredCapabilities": {"sampling": {}}}
+
+
+async def test_progress_and_logs_still_flow_during_a_relayed_session(live):
+    progress: list[float] = []
+    logs: list[str] = []
+
+    async def on_progress(value, total, message):  # noqa: ANN001, ANN202
+        progress.append(value)
+
+    async def on_log(params):  # noqa: ANN001, ANN202
+        logs.append(params.data)
+
+    options = {"sampling_callback": _sampling("x"), "logging_callback": on_log}
+    async with live.client("alice", "legacy", **options) as client:
+        await client.set_logging_level("info")
+        done = await client.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
+        logged = await client.call_tool("test_tool_with_logging", {})
+        sampled = await client.call_tool("test_sampling", {"prompt": "still there?"})
+    assert done.content[0].text == "Progress tool completed"
+    assert progress == [0, 50, 100]
+    assert logged.content[0].text == "Tool with logging executed successfully"
+    assert len(logs) == 3
+    assert sampled.content[0].text == "LLM response: x (asked: still there?)"
+
+
+# ---------------------------------------------------------------- never across users
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("users", [("alice", "bob"), ("alice", "alice")])
+async def test_concurrent_relays_never_cross(live, mode, users):
+    # Two users, and two calls of one user (which share that user's pooled upstream session
+    # once the upstream's era is known): each answer reaches only the call that asked.
+    both_asked = asyncio.Event()
+    asked: list[str] = []
+    labels = [f"{who}-{index}" for index, who in enumerate(users)]
+
+    def elicitation_for(label: str) -> Any:
+        async def elicitation(context, params):  # noqa: ANN001, ANN202
+            assert params.message == f"for {label}"
+            asked.append(label)
+            if len(asked) == 2:
+                both_asked.set()
+            # Both calls are pending upstream at the same time before either answers.
+            await asyncio.wait_for(both_asked.wait(), 20)
+            return types.ElicitResult(
+                action="accept", content={"username": label, "email": f"{label}@example.test"}
+            )
+
+        return elicitation
+
+    async def call(who: str, label: str) -> str:
+        async with live.client(who, mode, elicitation_callback=elicitation_for(label)) as client:
+            await client.call_tool("test_simple_text", {})  # the era is known after this
+            result = await client.call_tool("test_elicitation", {"message": f"for {label}"})
+        return result.content[0].text
+
+    first, second = await asyncio.gather(
+        *(call(w, lb) for w, lb in zip(users, labels, strict=True))
+    )
+    assert sorted(asked) == sorted(labels)
+    assert f'"username": "{labels[0]}"' in first and labels[1] not in first
+    assert f'"username": "{labels[1]}"' in second and labels[0] not in second
+
+
+def _legacy_headers(token: str, session_id: str | None = None) -> dict[str, str]:
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": LEGACY,
+    }
+    if session_id:
+        headers["Mcp-Session-Id"] = session_id
+    return headers
+
+
+def _legacy_session(live: Live, who: str, capabilities: dict[str, Any]) -> str:
+    response = httpx.post(
+        live.url,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LEGACY,
+                "capabilities": capabilities,
+                "clientInfo": CLIENT_INFO,
+            },
+        },
+        headers=_legacy_headers(live.tokens[who]),
+        timeout=30,
+    )
+    assert response.status_code == 200
+    session_id = response.headers["mcp-session-id"]
+    httpx.post(
+        live.url,
+        json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+        headers=_legacy_headers(live.tokens[who], session_id),
+        timeout=30,
+    )
+    return session_id
+
+
+def _answer(
+    live: Live, who: str, session_id: str, request_id: str, content: dict, url: str = ""
+) -> int:
+    response = httpx.post(
+        url or live.url,
+        json={
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "result": {"action": "accept", "content": content},
+        },
+        headers=_legacy_headers(live.tokens[who], session_id),
+        timeout=30,
+    )
+    return response.status_code
+
+
+def test_an_answer_on_another_users_session_is_never_delivered(live):
+    alice_session = _legacy_session(live, "alice", {"elicitation": {}})
+    bob_session = _legacy_session(live, "bob", {"elicitation": {}})
+    events: list[dict[str, Any]] = []
+    asked = threading.Event()
+
+    def alice_call() -> None:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "method": "tools/call",
+            "params": {"name": "test_elicitation", "arguments": {"message": "alice only"}},
+        }
+        headers = _legacy_headers(live.tokens["alice"], alice_session)
+        with httpx.stream("POST", live.url, json=body, headers=headers, timeout=30) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+                    if events[-1].get("method") == "elicitation/create":
+                        asked.set()
+                    if events[-1].get("id") == 7:
+                        return
+
+    worker = threading.Thread(target=alice_call)
+    worker.start()
+    assert asked.wait(20)
+    request = events[-1]
+    assert request["params"]["message"] == "alice only"
+    forged = {"username": "mallory", "email": "m@example.test"}
+    # Bob answers Alice's pending request on his own session: accepted, and dropped.
+    assert _answer(live, "bob", bob_session, request["id"], forged) == 202
+    # Bob cannot use Alice's session either (the session is bound to its end user).
+    assert _answer(live, "bob", alice_session, request["id"], forged) == 404
+    time.sleep(0.5)
+    assert not any(event.get("id") == 7 for event in events)
+    own = {"username": "alice", "email": "alice@example.test"}
+    assert _answer(live, "alice", alice_session, request["id"], own) == 202
+    worker.join(20)
+    final = events[-1]
+    assert final["id"] == 7
+    text = final["result"]["content"][0]["text"]
+    assert '"username": "alice"' in text and "mallory" not in text
+    # Answered once: a replay of the same id finds nothing pending.
+    assert _answer(live, "alice", alice_session, request["id"], forged) == 202
+
+
+def test_the_answer_may_reach_another_web_process(live, live_server_url, django_db_blocker):
+    from tests.conftest import run_daphne
+
+    session_id = _legacy_session(live, "alice", {"roots": {}})
+    events: list[dict[str, Any]] = []
+    asked = threading.Event()
+
+    def call() -> None:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 9,
+            "method": "tools/call",
+            "params": {"name": "test_list_roots", "arguments": {}},
+        }
+        headers = _legacy_headers(live.tokens["alice"], session_id)
+        with httpx.stream("POST", live.url, json=body, headers=headers, timeout=60) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+                    if events[-1].get("method") == "roots/list":
+                        asked.set()
+                    if events[-1].get("id") == 9:
+                        return
+
+    with django_db_blocker.unblock(), run_daphne() as second:
+        other_url = live.url.replace(live_server_url, second)
+        worker = threading.Thread(target=call)
+        worker.start()
+        assert asked.wait(30)
+        answer = httpx.post(
+            other_url,
+            json={
+                "jsonrpc": "2.0",
+                "id": events[-1]["id"],
+                "result": {"roots": [{"uri": "file:///elsewhere", "name": "other"}]},
+            },
+            headers=_legacy_headers(live.tokens["alice"], session_id),
+            timeout=30,
+        )
+        assert answer.status_code == 202
+        worker.join(30)
+    assert events[-1]["id"] == 9
+    assert events[-1]["result"]["content"][0]["text"] == 'Roots: ["file:///elsewhere"]'
+
+
+def test_a_call_that_asks_nothing_is_still_answered_as_json(live):
+    session_id = _legacy_session(live, "alice", {"sampling": {}})
+    response = httpx.post(
+        live.url,
+        json={
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "test_simple_text", "arguments": {}},
+        },
+        headers=_legacy_headers(live.tokens["alice"], session_id),
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["result"]["content"][0]["text"].startswith("This is a simple")
+
+
+# ---------------------------------------------------------------- 2026-07-28 requestState
+
+
+def _mrtr(live: Live, who: str, extra: dict[str, Any], request_id: int = 1) -> httpx.Response:
+    params = {
+        "name": "test_input_required_result_tampered_state",
+        "arguments": {},
+        "_meta": modern_meta(ALL_CAPABILITIES),
+        **extra,
+    }
+    return modern_post(live.url, live.tokens[who], "tools/call", params, request_id=request_id)
+
+
+def test_request_state_is_sealed_to_the_caller_and_tampering_is_refused(live):
+    first = _mrtr(live, "alice", {}).json()["result"]
+    assert first["resultType"] == "input_required"
+    assert list(first["inputRequests"]) == ["confirm"]
+    state = first["requestState"]
+    assert state.startswith("vmcp1.")
+    answers = {"confirm": {"action": "accept", "content": {"ok": True}}}
+
+    tampered = _mrtr(live, "alice", {"inputResponses": answers, "requestState": state + "x"})
+    assert tampered.status_code == 400
+    assert tampered.json()["error"] == {
+        "code": -32602,
+        "message": "Invalid params: requestState failed verification",
+    }
+    flipped = state[:-3] + ("A" if state[-3] != "A" else "B") + state[-2:]
+    assert (
+        _mrtr(live, "alice", {"inputResponses": answers, "requestState": flipped}).status_code
+        == 400
+    )
+    # Bob replaying Alice's state: refused the same way, nothing runs.
+    replayed = _mrtr(live, "bob", {"inputResponses": answers, "requestState": state})
+    assert replayed.json()["error"]["code"] == -32602
+    # The same state, for another tool: refused.
+    other = modern_post(
+        live.url,
+        live.tokens["alice"],
+        "tools/call",
+        {
+            "name": "test_input_required_result_request_state",
+            "arguments": {},
+            "_meta": modern_meta(ALL_CAPABILITIES),
+            "inputResponses": answers,
+            "requestState": state,
+        },
+    )
+    assert other.json()["error"]["code"] == -32602
+
+    done = _mrtr(live, "alice", {"inputResponses": answers, "requestState": state}).json()
+    assert done["result"]["resultType"] == "complete"
+    assert done["result"]["content"][0]["text"] == "state verified"
+
+
+def test_the_upstreams_state_round_trips_inside_the_sealed_one(live):
+    params = {
+        "name": "test_input_required_result_request_state",
+        "arguments": {},
+        "_meta": modern_meta(ALL_CAPABILITIES),
+    }
+    first = modern_post(live.url, live.tokens["alice"], "tools/call", params).json()["result"]
+    # Only vmcp's sealed token leaves: the upstream's own state is inside it.
+    assert first["requestState"].startswith("vmcp1.")
+    retry = {
+        **params,
+        "inputResponses": {"confirm": {"action": "accept", "content": {"ok": True}}},
+        "requestState": first["requestState"],
+    }
+    done = modern_post(live.url, live.tokens["alice"], "tools/call", retry).json()["result"]
+    assert "state-ok" in done["content"][0]["text"]
+
+
+def test_only_the_declared_capabilities_reach_the_upstream(live):
+    params = {
+        "name": "test_input_required_result_capabilities",
+        "arguments": {},
+        "_meta": modern_meta({"sampling": {}}),
+    }
+    result = modern_post(live.url, live.tokens["alice"], "tools/call", params).json()["result"]
+    assert result["resultType"] == "input_required"
+    assert [request["method"] for request in result["inputRequests"].values()] == [
+        "sampling/createMessage"
+    ]
+
+
+def test_malformed_input_responses_are_a_clear_error(live):
+    params = {
+        "name": "test_input_required_result_elicitation",
+        "arguments": {},
+        "_meta": modern_meta(ALL_CAPABILITIES),
+        "inputResponses": {"user_name": {"action": "shrug"}},
+    }
+    response = modern_post(live.url, live.tokens["alice"], "tools/call", params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32602
+
+
+# ---------------------------------------------------------------- a handshake-era upstream
+
+
+class _HandshakeOnly:
+    """ASGI wrapper: the upstream refuses the 2026-07-28 wire, so vmcp speaks 2025-11-25 to it
+    and the upstream sends its requests to vmcp mid-call on the call's SSE stream."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.versions: list[str] = []  # the MCP-Protocol-Version of every request answered
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            version = dict(scope["headers"]).get(b"mcp-protocol-version", b"").decode()
+            if version == "2026-07-28":
+                await send({"type": "http.response.start", "status": 400, "headers": []})
+                await send({"type": "http.response.body", "body": b"handshake era only"})
+                return
+            self.versions.append(version)
+        await self.app(scope, receive, send)
+
+
+class HandshakeUpstream(UpstreamServer):
+    def start(self) -> None:
+        import uvicorn
+
+        app = self.wrapper = _HandshakeOnly(self.mcp.streamable_http_app(json_response=False))
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def handshake_live(live_tenant, live_server_url, django_db_blocker) -> Iterator[Live]:
+    from accounts.services.sessions import session_token_mint
+    from configs.services.connections import connection_create, connection_sync_tools
+    from configs.services.mcp_configs import mcp_config_create
+
+    upstream = HandshakeUpstream(mcp=build_server(), port=free_port())
+    upstream.start()
+    try:
+        with django_db_blocker.unblock(), tenant_context(live_tenant):
+            connection = connection_create(
+                name="old",
+                connector="mcp",
+                auth_type="none",
+                settings={"server_url": upstream.url},
+                secrets=None,
+                actor="tests",
+            )
+            assert connection_sync_tools(connection=connection, actor="tests")
+            config = mcp_config_create(
+                name="old", mappings=[{"connection_name": "old", "tools": ["*"]}], actor="tests"
+            )
+            token = session_token_mint(
+                config=config, identifier="alice", expiry_seconds=3600, actor="tests"
+            ).secret
+        live = Live(
+            url=f"{live_server_url}/t/{live_tenant.slug}/mcp/{config.pk}", tokens={"alice": token}
+        )
+        yield live
+        # vmcp spoke the handshake era to it throughout (the era probe was refused).
+        assert upstream.wrapper.versions
+        assert set(upstream.wrapper.versions) <= {"", LEGACY}
+    finally:
+        upstream.stop()
+
+
+async def test_a_handshake_era_upstreams_mid_call_requests_reach_a_legacy_client(handshake_live):
+    options = {
+        "sampling_callback": _sampling("Rome"),
+        "elicitation_callback": _elicitation({"username": "alice", "email": "a@example.test"}),
+        "list_roots_callback": _roots,
+    }
+    async with handshake_live.client("alice", "legacy", **options) as client:
+        sampled = await client.call_tool("test_sampling", {"prompt": "capital of Italy?"})
+        elicited = await client.call_tool("test_elicitation", {"message": "Who?"})
+        roots = await client.call_tool("test_list_roots", {})
+    assert sampled.content[0].text == "LLM response: Rome (asked: capital of Italy?)"
+    assert '"username": "alice"' in elicited.content[0].text
+    assert roots.content[0].text == 'Roots: ["file:///work/project"]'
+
+
+async def test_a_handshake_era_upstream_asking_a_modern_client_fails_promptly(handshake_live):
+    # Nothing to ask on mid-call on the stateless wire: the upstream gets an error at once and
+    # the agent gets the upstream's answer to that, never a hang.
+    started = time.monotonic()
+    async with handshake_live.client("alice", "auto", sampling_callback=_sampling("x")) as client:
+        assert client.protocol_version == "2026-07-28"
+        result = await client.call_tool("test_sampling", {"prompt": "anything"})
+    assert result.is_error is True
+    assert time.monotonic() - started < 10
