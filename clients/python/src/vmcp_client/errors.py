@@ -190,6 +190,13 @@ class ConnectionMisconfiguredError(ConflictError):
     code = "connection_misconfigured"
 
 
+class CredentialsWouldMoveError(ConflictError):
+    """A change would send credentials users stored to another host; repeat it with
+    ``confirm_credential_move: true`` if that is meant."""
+
+    code = "credentials_would_move"
+
+
 class TokenPredatesRevocationError(PermissionDeniedError):
     code = "token_predates_revocation"
 
