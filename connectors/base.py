@@ -37,7 +37,14 @@ class OAuthSpec:
     extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
     # Where the user's token sits in the token response: Slack nests it under "authed_user".
     token_response_path: tuple[str, ...] = ()
-    token_auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    # "none": a public client (an upstream MCP server's CIMD or public DCR client): the
+    # client_id travels in the body, no secret at all.
+    token_auth_method: Literal["client_secret_post", "client_secret_basic", "none"] = (
+        "client_secret_post"
+    )
+    # Sent with every token-endpoint request (code exchange and refresh): an upstream MCP
+    # server's RFC 8707 ``resource``, so the token is bound to that server.
+    extra_token_params: Mapping[str, str] = field(default_factory=dict)
     # Sent with every token-endpoint request: GitHub answers form-encoded unless asked for JSON.
     token_request_headers: Mapping[str, str] = field(default_factory=dict)
     # Where the token sits in a refresh_token grant's response, when it differs from the

@@ -8,6 +8,7 @@ import this one and it imports neither, so the two do not import each other in a
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -56,6 +57,27 @@ def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+_CHALLENGE_FIELD = re.compile(r'(error|scope)=(?:"([^"]*)"|([^\s,]+))')
+
+
+def _challenge(response: httpx2.Response) -> dict[str, Any]:
+    """An OAuth-protected upstream's Bearer challenge (RFC 6750 §3): the ``error`` and the
+    ``scope`` it asks for, bounded; ``insufficient_scope`` is the step-up signal."""
+    header = response.headers.get("WWW-Authenticate", "")[:4000]
+    if not header.lower().startswith("bearer"):
+        return {}
+    found: dict[str, str] = {}
+    for name, quoted, bare in _CHALLENGE_FIELD.findall(header):
+        found.setdefault(name, (quoted or bare)[:1000])
+    details: dict[str, Any] = {}
+    if found.get("error"):
+        details["oauth_error"] = found["error"][:64]
+    scopes = [s for s in found.get("scope", "").split() if s and len(s) <= 300][:100]
+    if scopes:
+        details["oauth_scopes"] = scopes
+    return details
+
+
 def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> ProviderError:
     """Translate what the SDK or the transport raised; messages never carry headers."""
     if getattr(guard, "compressed", False):
@@ -72,7 +94,11 @@ def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> P
             hint = {401: "rejected the credential", 403: "refused access"}.get(
                 status, f"answered HTTP {status}"
             )
-            return ProviderError(f"the upstream MCP server {hint}", provider_status=status)
+            return ProviderError(
+                f"the upstream MCP server {hint}",
+                provider_status=status,
+                details=_challenge(leaf.response) if status in (401, 403) else {},
+            )
         if isinstance(leaf, MCPError):
             # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client
             # must see as such (e.g. -32021 missing client capability) can be relayed unchanged.
