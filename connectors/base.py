@@ -55,7 +55,9 @@ class OAuthSpec:
     #   "bearer":  POST with the token itself as bearer auth (Slack auth.revoke)
     #   "github":  DELETE ``revoke_url`` (``{client_id}`` filled in), HTTP basic client
     #              credentials, JSON ``{"access_token": <token>}``
-    revoke_style: Literal["rfc7009", "bearer", "github"] = "rfc7009"
+    #   "rfc7009_client": RFC 7009 with the client's own authentication (an upstream MCP
+    #              server's authorization server: its confidential clients must authenticate)
+    revoke_style: Literal["rfc7009", "bearer", "github", "rfc7009_client"] = "rfc7009"
 
     def revoke_request(
         self, token: str, *, client_id: str, client_secret: str, revoke_url: str | None = None
@@ -77,6 +79,19 @@ class OAuthSpec:
                 "headers": {"Accept": "application/vnd.github+json"},
                 "json": {"access_token": token},
             }
+        if self.revoke_style == "rfc7009_client":
+            data = {"token": token}
+            if self.token_auth_method == "client_secret_basic":
+                return {
+                    "method": "POST",
+                    "url": url,
+                    "data": data,
+                    "auth": (client_id, client_secret),
+                }
+            data["client_id"] = client_id
+            if self.token_auth_method == "client_secret_post":
+                data["client_secret"] = client_secret
+            return {"method": "POST", "url": url, "data": data}
         return {"method": "POST", "url": url, "data": {"token": token}}
 
 

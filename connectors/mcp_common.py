@@ -61,9 +61,13 @@ _CHALLENGE_FIELD = re.compile(r'(error|scope)=(?:"([^"]*)"|([^\s,]+))')
 
 
 def _challenge(response: httpx2.Response) -> dict[str, Any]:
+    return challenge_details(response.headers.get("WWW-Authenticate", ""))
+
+
+def challenge_details(header: str) -> dict[str, Any]:
     """An OAuth-protected upstream's Bearer challenge (RFC 6750 §3): the ``error`` and the
     ``scope`` it asks for, bounded; ``insufficient_scope`` is the step-up signal."""
-    header = response.headers.get("WWW-Authenticate", "")[:4000]
+    header = header[:4000]
     if not header.lower().startswith("bearer"):
         return {}
     found: dict[str, str] = {}
@@ -85,6 +89,15 @@ def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> P
     if guard.exceeded:
         return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
     leaves = _leaf_exceptions(exc)
+    status = getattr(guard, "auth_status", None)
+    if status in (401, 403) and any(isinstance(leaf, MCPError) for leaf in leaves):
+        # The SDK reported the HTTP refusal as a bare JSON-RPC error; the guard saw the status.
+        hint = "rejected the credential" if status == 401 else "refused access"
+        return ProviderError(
+            f"the upstream MCP server {hint}",
+            provider_status=status,
+            details=challenge_details(getattr(guard, "challenge", "")),
+        )
     for leaf in leaves:
         if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
             return ProviderError(f"the upstream MCP server did not answer within {timeout:g}s")

@@ -138,9 +138,7 @@ async def _request(
             raise UpstreamAuthError(
                 f"refused to fetch {_short(url)}: {refused}", code="upstream_oauth_refused"
             ) from None
-        raise UpstreamAuthError(
-            f"could not reach {_short(url)} ({type(exc).__name__})"
-        ) from None
+        raise UpstreamAuthError(f"could not reach {_short(url)} ({type(exc).__name__})") from None
 
 
 def _short(url: str) -> str:
@@ -209,7 +207,11 @@ async def discover(server_url: str, *, www_authenticate: str | None = None) -> D
         origin = _origin(server_url)
         authorize, token = f"{origin}/authorize", f"{origin}/token"
         registration, revocation, methods, cimd, iss_supported = (
-            f"{origin}/register", None, [], False, False
+            f"{origin}/register",
+            None,
+            [],
+            False,
+            False,
         )
     scope = get_client_metadata_scopes(www_scope, prm, asm, ["authorization_code", "refresh_token"])
     scopes = [s for s in (scope or "").split() if s][:MAX_SCOPES]
@@ -352,7 +354,10 @@ async def register(
             " deployment's URL) nor dynamic registration; enter a pre-registered client_id",
             code="upstream_oauth_no_registration",
         )
-    scope = " ".join(discovery.scopes) or None
+    # Registered for what the server may ever ask of this client (its step-up scopes too), not
+    # only for what the first sign-in asks: the authorization server's scopes_supported.
+    supported = (discovery.metadata.scopes_supported if discovery.metadata else None) or []
+    scope = " ".join(dict.fromkeys([*discovery.scopes, *supported])) or None
     metadata = OAuthClientMetadata(
         redirect_uris=[redirect_uri],  # type: ignore[list-item]
         token_endpoint_auth_method=None,

@@ -192,6 +192,7 @@ async def call(
             with anyio.fail_after(timeout):
                 pooled, fresh = await _acquire(scope, server_url, headers, timeout)
                 pooled.guard.limit = max_response_bytes()
+                pooled.guard.auth_status = None
                 assert pooled.client is not None
                 result = await pooled.client.call_tool(
                     name,

@@ -133,8 +133,11 @@ def _upstream_mcp_client(connection: Connection) -> OAuthClient:
         revoke_url=discovery.get("revocation_endpoint") or None,
         default_scopes=tuple(discovery.get("scopes") or ()),
         extra_authorize_params={"resource": resource},
-        extra_token_params={"resource": resource},
+        # client_id in the body also beside HTTP Basic: the SDK's own authorization server
+        # (and others) look the client up by it before checking the Basic credentials.
+        extra_token_params={"resource": resource, "client_id": str(registration["client_id"])},
         token_auth_method=method,
+        revoke_style="rfc7009_client",
     )
     return OAuthClient(
         spec=spec,
