@@ -346,3 +346,30 @@ def test_bad_oauth_upstream_settings_are_clear_errors(
     with tenant_context(acme):
         assert not Connection.objects.filter(name="remote").exists()
     assert upstream.provider.registrations == []
+
+
+# ---------------------------------------------------------------- what the admin sees
+
+
+def test_dashboard_shows_the_registration_and_each_users_state_never_a_secret(
+    acme, acme_api, browser, upstream, client, user_of
+):
+    connection = _create(acme, upstream)
+    _connect(acme_api, browser, upstream, "alice")
+    client.force_login(user_of("alice"))
+    page = client.get("/t/acme/dashboard/connections/remote/")
+    assert page.status_code == 200, page.content
+    html = page.content.decode()
+    assert "dynamic client registration" in html
+    assert connection.upstream_oauth["registration"]["client_id"] in html
+    assert upstream.issuer in html
+    assert "alice" in html and "ACTIVE" in html
+    for secret in [*upstream.provider.access, *upstream.provider.refresh]:
+        assert secret not in html
+    registered = [r["client_secret"] for r in upstream.provider.registrations]
+    assert registered and registered[0] not in html
+
+    api = acme_api.get("/t/acme/api/v1/connections/remote").json()
+    assert api["upstream_oauth"]["registration"]["method"] == "dcr"
+    assert registered[0] not in json.dumps(api)
+    assert api["secrets"]["registered_client_secret"]["set"] is True
