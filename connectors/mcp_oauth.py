@@ -389,9 +389,9 @@ async def register(
     if not info.client_id or len(info.client_id) > 2000:
         raise UpstreamAuthError("dynamic client registration returned no usable client_id")
     secret = info.client_secret or None
-    method = info.token_endpoint_auth_method or ("client_secret_basic" if secret else "none")
+    method = info.token_endpoint_auth_method or _auth_method(discovery, has_secret=bool(secret))
     if method not in ("none", "client_secret_basic", "client_secret_post"):
-        method = "client_secret_basic" if secret else "none"
+        method = _auth_method(discovery, has_secret=bool(secret))
     return Registration(
         "dcr",
         info.client_id,
@@ -399,6 +399,51 @@ async def register(
         client_secret=secret,
         client_secret_expires_at=info.client_secret_expires_at,
     )
+
+
+async def token_request(
+    discovery: Discovery,
+    registration: Registration,
+    data: dict[str, str],
+    *,
+    client_secret: str | None = None,
+) -> dict[str, Any]:
+    """One token-endpoint request (code exchange or refresh) with the RFC 8707 ``resource``
+    and the registration's client authentication; the token dict or ``UpstreamAuthError``.
+
+    The gateway's own flow uses ``accounts.services.provider.token_request`` (sync, with its
+    retries and error kinds); this async one serves the headless check (``mcp_client_check``).
+    """
+    body = {"resource": discovery.resource, "client_id": registration.client_id, **data}
+    secret = client_secret or registration.client_secret or ""
+    auth: tuple[str, str] | None = None
+    if registration.token_endpoint_auth_method == "client_secret_basic":
+        auth = (registration.client_id, secret)
+    elif registration.token_endpoint_auth_method == "client_secret_post":
+        body["client_secret"] = secret
+    async with _client() as http:
+        try:
+            response = await http.post(
+                discovery.token_endpoint,
+                data=body,
+                auth=auth,
+                headers={"Accept": "application/json"},
+            )
+        except httpx2.HTTPError as exc:
+            refused = refusal_of(exc)
+            raise UpstreamAuthError(
+                f"the token endpoint {'refused: ' + refused if refused else 'is unreachable'}"
+            ) from None
+    document = _json(response)
+    if response.status_code != 200 or not isinstance(document, dict):
+        error = document.get("error") if isinstance(document, dict) else None
+        raise UpstreamAuthError(
+            f"the token endpoint answered HTTP {response.status_code}"
+            + (f" ({str(error)[:64]})" if error else "")
+        )
+    if not document.get("access_token"):
+        raise UpstreamAuthError("the token response holds no access token")
+    return document
 
 
 def client_metadata_document(*, client_id: str, redirect_uri: str) -> dict[str, Any]:

@@ -373,3 +373,32 @@ def test_dashboard_shows_the_registration_and_each_users_state_never_a_secret(
     assert api["upstream_oauth"]["registration"]["method"] == "dcr"
     assert registered[0] not in json.dumps(api)
     assert api["secrets"]["registered_client_secret"]["set"] is True
+
+
+# ---------------------------------------------------------------- the headless client check
+
+
+def test_mcp_client_check_authorizes_lists_and_calls_every_tool_with_step_up(upstream, capsys):
+    from django.core.management import call_command
+
+    upstream.provider.auto_approve_user = "checker"
+    call_command("mcp_client_check", upstream.url)
+    out = capsys.readouterr().out
+    assert "registered by dcr" in out
+    assert "tools/call whoami: ok" in out
+    assert "tools/call admin_action: ok" in out  # after one step-up authorization
+    assert out.rstrip().endswith("mcp_client_check: ok")
+    scopes = [r["scopes"] for r in upstream.provider.authorize_requests]
+    assert scopes == [[BASIC], [BASIC, ADMIN]]
+    assert {r["resource"] for r in upstream.provider.authorize_requests} == {upstream.url}
+
+
+def test_mcp_client_check_refuses_a_poisoned_issuer():
+    from django.core.management import CommandError, call_command
+
+    with run_oauth_upstream(
+        AuthServerOptions(metadata_issuer="https://attacker.example.com")
+    ) as up:
+        with pytest.raises(CommandError, match="issuer"):
+            call_command("mcp_client_check", up.url)
+        assert up.provider.registrations == [] and up.provider.authorize_requests == []
