@@ -402,3 +402,35 @@ def test_mcp_client_check_refuses_a_poisoned_issuer():
         with pytest.raises(CommandError, match="issuer"):
             call_command("mcp_client_check", up.url)
         assert up.provider.registrations == [] and up.provider.authorize_requests == []
+
+
+def test_patching_the_client_registers_again_and_a_refusal_changes_nothing(
+    acme, acme_api, upstream
+):
+    connection = _create(acme, upstream)
+    assert connection.upstream_oauth["registration"]["method"] == "dcr"
+    upstream.pre_register("acme-public", None, REDIRECT)
+
+    response = acme_api.patch(
+        "/t/acme/api/v1/connections/remote",
+        {"settings": {"client_id": "acme-public"}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    registration = response.json()["upstream_oauth"]["registration"]
+    assert (registration["method"], registration["client_id"]) == ("pre_registered", "acme-public")
+    assert registration["token_endpoint_auth_method"] == "none"
+
+    # A server URL whose metadata names a private authorization server: refused, rolled back.
+    with run_oauth_upstream(advertised_issuer="http://10.9.8.7") as other:
+        refused = acme_api.patch(
+            "/t/acme/api/v1/connections/remote",
+            {"settings": {"server_url": other.url}},
+            format="json",
+        )
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["error"]["code"] == "upstream_oauth_refused"
+    with tenant_context(acme):
+        connection.refresh_from_db()
+        assert connection.settings["server_url"] == upstream.url
+        assert connection.upstream_oauth["registration"]["client_id"] == "acme-public"
