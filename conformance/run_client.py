@@ -80,6 +80,10 @@ def run_one(python: str, revision: str, scenario: str, verbose: bool) -> bool:
             scenario,
             "--spec-version",
             revision,
+            # The machine may be busy (CI runners, several jobs): the suite's 30 s default has
+            # timed a healthy client out while Django was still starting.
+            "--timeout",
+            "120000",
         ],
         capture_output=True,
         text=True,

@@ -57,7 +57,7 @@ def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-_CHALLENGE_FIELD = re.compile(r'(error|scope)=(?:"([^"]*)"|([^\s,]+))')
+_CHALLENGE_FIELD = re.compile(r'(error|scope|resource_metadata)=(?:"([^"]*)"|([^\s,]+))')
 
 
 def _challenge(response: httpx2.Response) -> dict[str, Any]:
@@ -79,6 +79,8 @@ def challenge_details(header: str) -> dict[str, Any]:
     scopes = [s for s in found.get("scope", "").split() if s and len(s) <= 300][:100]
     if scopes:
         details["oauth_scopes"] = scopes
+    if found.get("resource_metadata", "").startswith(("https://", "http://")):
+        details["oauth_resource_metadata"] = found["resource_metadata"][:1000]
     return details
 
 

@@ -111,9 +111,11 @@ def oauth_start(*, tenant: Tenant, token: str) -> StartedFlow:
             owner_type=OAUTH_STATE, owner_id=oauth_state.pk, field=VERIFIER_FIELD, value=verifier
         )
     spec = client.spec
-    # A step-up link asks for the union of what the connection asks for and the challenge's
-    # scopes (SEP-2350), so escalating one tool does not drop what another needs.
-    scopes = list(dict.fromkeys([*oauth_scopes_for(connection), *(link.scopes or [])]))
+    # A step-up link asks for the union of what the connection asks for, what the user was
+    # granted before and the challenge's scopes (SEP-2350), so escalating one tool does not
+    # drop what another needs.
+    previous = list(account.scopes or []) if link.scopes else []
+    scopes = list(dict.fromkeys([*oauth_scopes_for(connection), *previous, *(link.scopes or [])]))
     params = {
         "response_type": "code",
         "client_id": client.client_id,

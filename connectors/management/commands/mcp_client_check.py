@@ -70,6 +70,17 @@ def _arguments(tool: dict[str, Any]) -> dict[str, Any]:
     return {name: _argument_for(properties.get(name) or {}) for name in schema.get("required", [])}
 
 
+def _challenge_of(details: dict[str, Any]) -> str | None:
+    parts = []
+    if details.get("oauth_error"):
+        parts.append(f'error="{details["oauth_error"]}"')
+    if details.get("oauth_scopes"):
+        parts.append(f'scope="{" ".join(details["oauth_scopes"])}"')
+    if details.get("oauth_resource_metadata"):
+        parts.append(f'resource_metadata="{details["oauth_resource_metadata"]}"')
+    return "Bearer " + ", ".join(parts) if parts else None
+
+
 class Flow:
     """One run: discovery and registration once, authorizations as the server demands."""
 
@@ -79,6 +90,7 @@ class Flow:
         self.metadata_url = metadata_url
         self.discovery: mcp_oauth.Discovery | None = None
         self.registration: mcp_oauth.Registration | None = None
+        self.registered_issuer = ""
         self.scope: str | None = None
         self.token: dict[str, Any] | None = None
         self.authorizations = 0
@@ -95,7 +107,13 @@ class Flow:
         if self.discovery is None or challenge:
             self.discovery = await mcp_oauth.discover(self.server_url, www_authenticate=challenge)
             self.say(f"discovered issuer {self.discovery.issuer}")
+        if self.registration is not None and self.registered_issuer != self.discovery.issuer:
+            # SEP-2352: a client is bound to the authorization server that registered it; a
+            # server that moved to another one gets a registration there, never the old id.
+            self.say(f"authorization server changed to {self.discovery.issuer}: registering again")
+            self.registration, self.scope = None, None
         if self.registration is None:
+            self.registered_issuer = self.discovery.issuer
             client_id = self.context.get("client_id") or self.context.get("clientId")
             client_secret = self.context.get("client_secret") or self.context.get("clientSecret")
             self.registration = await mcp_oauth.register(
@@ -173,30 +191,40 @@ class Flow:
                 return await work(self.headers())
             except ProviderError as exc:
                 status = exc.provider_status
+                # The refusal's own challenge drives discovery (its resource_metadata, its
+                # scope): a fresh probe may be answered differently.
+                challenge = _challenge_of(exc.details)
                 if status == 401:
-                    await self.authorize()
+                    await self.authorize(challenge)
                     continue
                 if status == 403 and exc.details.get("oauth_error") == "insufficient_scope":
-                    await self.authorize(extra_scopes=list(exc.details.get("oauth_scopes") or []))
+                    await self.authorize(
+                        challenge, extra_scopes=list(exc.details.get("oauth_scopes") or [])
+                    )
                     continue
                 raise
 
     async def run(self) -> None:
-        tools = await self.with_auth(
-            lambda headers: mcp_upstream.list_tools(server_url=self.server_url, headers=headers)
-        )
-        self.say(f"tools/list: {len(tools)} tools")
-        for tool in tools:
-            arguments = _arguments(tool)
-            result = await self.with_auth(
-                lambda headers, tool=tool, arguments=arguments: mcp_upstream.call_tool(
-                    server_url=self.server_url,
-                    headers=headers,
-                    name=tool["name"],
-                    arguments=arguments,
-                )
+        await self.with_auth(self._list_and_call)
+
+    async def _list_and_call(self, headers: dict[str, str]) -> None:
+        # One session for the listing and the calls (see ``mcp_upstream.client_session``).
+        async with mcp_upstream.client_session(
+            server_url=self.server_url, headers=headers
+        ) as client:
+            tools = (await client.list_tools()).tools
+            self.say(f"tools/list: {len(tools)} tools")
+            # The scenario may say which calls to make (its context's ``toolCalls``);
+            # otherwise every tool is called with arguments made from its schema.
+            planned = self.context.get("toolCalls")
+            calls = (
+                [(c["name"], c.get("arguments") or {}) for c in planned if isinstance(c, dict)]
+                if isinstance(planned, list)
+                else [(t.name, _arguments(t.model_dump(by_alias=True, mode="json"))) for t in tools]
             )
-            self.say(f"tools/call {tool['name']}: {'error' if result.is_error else 'ok'}")
+            for name, arguments in calls:
+                result = await client.call_tool(name, arguments)
+                self.say(f"tools/call {name}: {'error' if result.is_error else 'ok'}")
 
 
 class Command(BaseCommand):
