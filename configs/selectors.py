@@ -71,6 +71,8 @@ def connection_secret_status(connection: Connection) -> dict[str, dict[str, Any]
     """``{field: {"set": bool, "updated_at": datetime | None}}`` — never the values."""
     fields = secret_fields(owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk)
     expected = connection_secret_keys(connection.connector, connection.auth_type)
+    if connection.connector == MCP_CONNECTOR and not (connection.settings or {}).get("client_id"):
+        expected = ()  # an OAuth upstream registered by CIMD or DCR has no admin secret
     return {
         field: {"set": field in fields, "updated_at": fields.get(field)}
         for field in sorted(set(expected) | set(fields))
