@@ -56,6 +56,7 @@ from pydantic import ValidationError
 from vmcp_platform.egress import refusal_of
 from vmcp_platform.egress.upstream import upstream_client
 from vmcp_platform.errors import ApplicationError
+from vmcp_platform.sanitize import wire_text
 
 TIMEOUT_SECONDS = 15.0
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -68,6 +69,11 @@ class UpstreamAuthError(ApplicationError):
 
     code = "upstream_oauth_failed"
     status = 400
+
+
+def _text(value: str | None, max_len: int = 2000) -> str:
+    """What the wire sent, fit to be stored and shown: bounded, one line, no control chars."""
+    return wire_text(value or "", max_len=max_len)
 
 
 @dataclass(frozen=True)
@@ -89,16 +95,18 @@ class Discovery:
     def as_stored(self) -> dict[str, Any]:
         """Bounded, JSON-safe, no secrets: what the connection keeps."""
         return {
-            "server_url": self.server_url[:2000],
-            "resource": self.resource[:2000],
-            "resource_metadata_url": self.resource_metadata_url[:2000],
-            "issuer": self.issuer[:2000],
-            "authorization_endpoint": self.authorization_endpoint[:2000],
-            "token_endpoint": self.token_endpoint[:2000],
-            "registration_endpoint": (self.registration_endpoint or "")[:2000] or None,
-            "revocation_endpoint": (self.revocation_endpoint or "")[:2000] or None,
-            "scopes": [s[:300] for s in self.scopes[:MAX_SCOPES]],
-            "token_endpoint_auth_methods": [m[:64] for m in self.token_endpoint_auth_methods[:20]],
+            "server_url": _text(self.server_url),
+            "resource": _text(self.resource),
+            "resource_metadata_url": _text(self.resource_metadata_url),
+            "issuer": _text(self.issuer),
+            "authorization_endpoint": _text(self.authorization_endpoint),
+            "token_endpoint": _text(self.token_endpoint),
+            "registration_endpoint": _text(self.registration_endpoint) or None,
+            "revocation_endpoint": _text(self.revocation_endpoint) or None,
+            "scopes": [_text(s, 300) for s in self.scopes[:MAX_SCOPES]],
+            "token_endpoint_auth_methods": [
+                _text(m, 64) for m in self.token_endpoint_auth_methods[:20]
+            ],
             "cimd_supported": self.cimd_supported,
             "iss_parameter_supported": self.iss_parameter_supported,
         }
@@ -115,8 +123,8 @@ class Registration:
     def as_stored(self) -> dict[str, Any]:
         return {
             "method": self.method,
-            "client_id": self.client_id[:2000],
-            "token_endpoint_auth_method": self.token_endpoint_auth_method[:64],
+            "client_id": _text(self.client_id),
+            "token_endpoint_auth_method": _text(self.token_endpoint_auth_method, 64),
             "client_secret_expires_at": self.client_secret_expires_at,
         }
 
