@@ -434,3 +434,17 @@ def test_patching_the_client_registers_again_and_a_refusal_changes_nothing(
         connection.refresh_from_db()
         assert connection.settings["server_url"] == upstream.url
         assert connection.upstream_oauth["registration"]["client_id"] == "acme-public"
+
+
+def test_sync_lists_tools_with_a_connected_users_token_and_fails_clearly_without(
+    acme, acme_api, browser, upstream
+):
+    _create(acme, upstream)
+    refused = acme_api.post("/t/acme/api/v1/connections/remote/sync")
+    assert refused.status_code >= 400
+    assert "rejected the credential" in refused.json()["error"]["message"]
+
+    _connect(acme_api, browser, upstream, "alice")
+    synced = acme_api.post("/t/acme/api/v1/connections/remote/sync")
+    assert synced.status_code == 200, synced.content
+    assert {t["name"] for t in synced.json()["tools"]} == {"whoami", "admin_action"}
