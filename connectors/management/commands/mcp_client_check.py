@@ -236,14 +236,16 @@ class Command(BaseCommand):
             "--allow-host",
             action="append",
             default=None,
-            help="a host the SSRF guard lets through for this run (default: the server's own)",
+            help="a host the SSRF guard lets through for this run (default: the server's only)",
         )
         parser.add_argument("--client-metadata-url", default=DEFAULT_CLIENT_METADATA_URL)
 
     def handle(self, *args: Any, **options: Any) -> None:
         server_url = options["server_url"]
         host = urlsplit(server_url).hostname or ""
-        allowed = options["allow_host"] or [host, "localhost", "127.0.0.1"]
+        # Only the server's own host by default: its metadata must not be able to send this
+        # run to any other private address.
+        allowed = options["allow_host"] or [host]
         try:
             context = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
         except ValueError:
