@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench conformance venv clean
+.PHONY: run test lint bench conformance conformance-client venv clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -24,6 +24,9 @@ test: $(STAMP)  ## ruff + the whole test suite
 
 conformance: $(STAMP)  ## the official MCP conformance suite, both revisions (needs ../shared)
 	PYTHON=$(BIN)/python conformance/run.sh
+
+conformance-client: $(STAMP)  ## the suite's client scenarios against vmcp's upstream MCP client
+	PYTHON=$(BIN)/python conformance/run_client.sh
 
 bench: $(STAMP)  ## performance figures (see README, Performance)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

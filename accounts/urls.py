@@ -9,4 +9,5 @@ app_name = "vault"
 urlpatterns = [
     path("t/<slug:tenant>/connect/<str:token>", views.connect, name="connect"),
     path("oauth/callback", views.callback, name="oauth-callback"),
+    path("oauth/client-metadata.json", views.client_metadata, name="oauth-client-metadata"),
 ]

@@ -8,7 +8,7 @@ CSRF) starts the OAuth flow, binding it to this browser with a cookie the callba
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -18,7 +18,9 @@ from accounts.services.binding import BrowserBinding, browser_cookie_name, cooki
 from accounts.services.links import connect_link_get_usable, connect_link_store_api_key
 from accounts.services.oauth import oauth_scopes_for
 from configs.models import Connection
+from configs.selectors import connection_client_metadata_url
 from connectors import get_connector
+from connectors.mcp_oauth import client_metadata_document
 from vmcp_platform.errors import ApplicationError
 
 
@@ -96,6 +98,7 @@ def callback(request: HttpRequest) -> HttpResponse:
             code=request.GET.get("code"),
             error=request.GET.get("error"),
             browser_secret=request.COOKIES.get(cookie),
+            iss=request.GET.get("iss"),
         )
     except ConnectFailed as exc:
         return _forget(_problem(request, exc), cookie, request)
@@ -113,6 +116,20 @@ def callback(request: HttpRequest) -> HttpResponse:
         )
     )
     return _forget(response, cookie, request)
+
+
+@require_GET
+def client_metadata(request: HttpRequest) -> HttpResponse:
+    """vmcp's Client ID Metadata Document: its own URL is the ``client_id`` vmcp uses at upstream
+    MCP authorization servers that support CIMD, which fetch it to learn the redirect URI."""
+    from accounts.services.oauth import oauth_redirect_uri
+
+    document = client_metadata_document(
+        client_id=connection_client_metadata_url(), redirect_uri=oauth_redirect_uri()
+    )
+    response = JsonResponse(document)
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 def _bind(response: HttpResponse, binding: BrowserBinding) -> HttpResponse:

@@ -33,6 +33,10 @@ class Connection(models.Model):
     tools = models.JSONField(default=list, blank=True)
     tools_synced_at = models.DateTimeField(null=True, blank=True)
     tools_changes = models.JSONField(default=dict, blank=True)
+    # An OAuth-protected upstream MCP server: what discovery found and how vmcp registered
+    # ({"discovery": {...}, "registration": {method, client_id, ...}}); bounded, never a secret
+    # (a registered client secret lives in the vault). Written by the platform, not the admin.
+    upstream_oauth = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

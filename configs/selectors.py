@@ -105,6 +105,8 @@ def connection_secret_status(connection: Connection) -> dict[str, dict[str, Any]
     """``{field: {"set": bool, "updated_at": datetime | None}}`` — never the values."""
     fields = secret_fields(owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk)
     expected = connection_secret_keys(connection.connector, connection.auth_type)
+    if connection.connector == MCP_CONNECTOR and not (connection.settings or {}).get("client_id"):
+        expected = ()  # an OAuth upstream registered by CIMD or DCR has no admin secret
     return {
         field: {"set": field in fields, "updated_at": fields.get(field)}
         for field in sorted(set(expected) | set(fields))
@@ -114,6 +116,7 @@ def connection_secret_status(connection: Connection) -> dict[str, dict[str, Any]
 def connection_secret_keys(connector: str, auth_type: str) -> tuple[str, ...]:
     """The vault fields a connection of this kind may hold."""
     if auth_type == Connection.AuthType.OAUTH2:
+        # An upstream MCP server's client secret is optional (CIMD and DCR need none).
         return ("client_secret",)
     if connector == MCP_CONNECTOR and auth_type == Connection.AuthType.SHARED_HEADER:
         return ("shared_header",)
@@ -144,6 +147,10 @@ def connection_upstream_headers(
             owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field="shared_header"
         )
         return {header: value} if value else {}
+    if connection.auth_type == Connection.AuthType.OAUTH2 and credential:
+        # The end user's access token, issued for this server (RFC 8707 ``resource``); only
+        # ever sent to the connection's own server URL.
+        return {"Authorization": f"Bearer {credential}"}
     if connection.auth_type == Connection.AuthType.API_KEY and credential:
         if header.lower() == "authorization":
             return {header: f"Bearer {credential}"}
@@ -154,3 +161,12 @@ def connection_upstream_headers(
 def connection_redirect_uri() -> str:
     """The one OAuth redirect URI of the deployment, shown to admins configuring a client."""
     return f"{settings.PUBLIC_BASE_URL}/oauth/callback"
+
+
+CLIENT_METADATA_PATH = "/oauth/client-metadata.json"
+
+
+def connection_client_metadata_url() -> str:
+    """vmcp's Client ID Metadata Document: its URL is vmcp's ``client_id`` at upstream
+    authorization servers that support CIMD (one per deployment, like the redirect URI)."""
+    return f"{settings.PUBLIC_BASE_URL}{CLIENT_METADATA_PATH}"

@@ -37,7 +37,14 @@ class OAuthSpec:
     extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
     # Where the user's token sits in the token response: Slack nests it under "authed_user".
     token_response_path: tuple[str, ...] = ()
-    token_auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    # "none": a public client (an upstream MCP server's CIMD or public DCR client): the
+    # client_id travels in the body, no secret at all.
+    token_auth_method: Literal["client_secret_post", "client_secret_basic", "none"] = (
+        "client_secret_post"
+    )
+    # Sent with every token-endpoint request (code exchange and refresh): an upstream MCP
+    # server's RFC 8707 ``resource``, so the token is bound to that server.
+    extra_token_params: Mapping[str, str] = field(default_factory=dict)
     # Sent with every token-endpoint request: GitHub answers form-encoded unless asked for JSON.
     token_request_headers: Mapping[str, str] = field(default_factory=dict)
     # Where the token sits in a refresh_token grant's response, when it differs from the
@@ -48,7 +55,9 @@ class OAuthSpec:
     #   "bearer":  POST with the token itself as bearer auth (Slack auth.revoke)
     #   "github":  DELETE ``revoke_url`` (``{client_id}`` filled in), HTTP basic client
     #              credentials, JSON ``{"access_token": <token>}``
-    revoke_style: Literal["rfc7009", "bearer", "github"] = "rfc7009"
+    #   "rfc7009_client": RFC 7009 with the client's own authentication (an upstream MCP
+    #              server's authorization server: its confidential clients must authenticate)
+    revoke_style: Literal["rfc7009", "bearer", "github", "rfc7009_client"] = "rfc7009"
     # Where refresh_token grants go when not the token URL (an OpenAPI flow's refreshUrl).
     refresh_url: str | None = None
 
@@ -72,6 +81,19 @@ class OAuthSpec:
                 "headers": {"Accept": "application/vnd.github+json"},
                 "json": {"access_token": token},
             }
+        if self.revoke_style == "rfc7009_client":
+            data = {"token": token}
+            if self.token_auth_method == "client_secret_basic":
+                return {
+                    "method": "POST",
+                    "url": url,
+                    "data": data,
+                    "auth": (client_id, client_secret),
+                }
+            data["client_id"] = client_id
+            if self.token_auth_method == "client_secret_post":
+                data["client_secret"] = client_secret
+            return {"method": "POST", "url": url, "data": data}
         return {"method": "POST", "url": url, "data": {"token": token}}
 
 

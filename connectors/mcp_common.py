@@ -8,6 +8,7 @@ import this one and it imports neither, so the two do not import each other in a
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -56,6 +57,33 @@ def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+_CHALLENGE_FIELD = re.compile(r'(error|scope|resource_metadata)=(?:"([^"]*)"|([^\s,]+))')
+
+
+def _challenge(response: httpx2.Response) -> dict[str, Any]:
+    return challenge_details(response.headers.get("WWW-Authenticate", ""))
+
+
+def challenge_details(header: str) -> dict[str, Any]:
+    """An OAuth-protected upstream's Bearer challenge (RFC 6750 §3): the ``error`` and the
+    ``scope`` it asks for, bounded; ``insufficient_scope`` is the step-up signal."""
+    header = header[:4000]
+    if not header.lower().startswith("bearer"):
+        return {}
+    found: dict[str, str] = {}
+    for name, quoted, bare in _CHALLENGE_FIELD.findall(header):
+        found.setdefault(name, (quoted or bare)[:1000])
+    details: dict[str, Any] = {}
+    if found.get("error"):
+        details["oauth_error"] = found["error"][:64]
+    scopes = [s for s in found.get("scope", "").split() if s and len(s) <= 300][:100]
+    if scopes:
+        details["oauth_scopes"] = scopes
+    if found.get("resource_metadata", "").startswith(("https://", "http://")):
+        details["oauth_resource_metadata"] = found["resource_metadata"][:1000]
+    return details
+
+
 def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> ProviderError:
     """Translate what the SDK or the transport raised; messages never carry headers."""
     if getattr(guard, "compressed", False):
@@ -63,6 +91,15 @@ def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> P
     if guard.exceeded:
         return ProviderError(f"the upstream MCP server's response exceeded {guard.limit} bytes")
     leaves = _leaf_exceptions(exc)
+    status = getattr(guard, "auth_status", None)
+    if status in (401, 403) and any(isinstance(leaf, MCPError) for leaf in leaves):
+        # The SDK reported the HTTP refusal as a bare JSON-RPC error; the guard saw the status.
+        hint = "rejected the credential" if status == 401 else "refused access"
+        return ProviderError(
+            f"the upstream MCP server {hint}",
+            provider_status=status,
+            details=challenge_details(getattr(guard, "challenge", "")),
+        )
     for leaf in leaves:
         if isinstance(leaf, TimeoutError | httpx2.TimeoutException):
             return ProviderError(f"the upstream MCP server did not answer within {timeout:g}s")
@@ -72,7 +109,11 @@ def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> P
             hint = {401: "rejected the credential", 403: "refused access"}.get(
                 status, f"answered HTTP {status}"
             )
-            return ProviderError(f"the upstream MCP server {hint}", provider_status=status)
+            return ProviderError(
+                f"the upstream MCP server {hint}",
+                provider_status=status,
+                details=_challenge(leaf.response) if status in (401, 403) else {},
+            )
         if isinstance(leaf, MCPError):
             # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client
             # must see as such (e.g. -32021 missing client capability) can be relayed unchanged.

@@ -211,6 +211,7 @@ async def call(
             with anyio.fail_after(timeout):
                 pooled, fresh = await _acquire(scope, server_url, headers, timeout, client_options)
                 pooled.guard.limit = max_response_bytes()
+                pooled.guard.auth_status = None
                 assert pooled.client is not None
                 if invoke is not None:
                     result = await invoke(pooled.client)

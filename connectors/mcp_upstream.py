@@ -216,3 +216,15 @@ async def call_tool(
         structured=result.structured_content,
         is_error=bool(result.is_error),
     )
+
+
+@asynccontextmanager
+async def client_session(
+    *, server_url: str, headers: dict[str, str], timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> AsyncIterator[Client]:
+    """One SDK client session (SSRF-checked, bounded, errors as ``ProviderError``) for a caller
+    that lists and calls on the same session: a 2026-07-28 client mirrors ``x-mcp-header``
+    arguments into ``Mcp-Param-*`` headers only for tools it listed on that session
+    (``manage.py mcp_client_check``)."""
+    async with _session(server_url, headers, timeout) as (client, _):
+        yield client

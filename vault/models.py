@@ -92,6 +92,9 @@ class ConnectLink(models.Model):
     created_by = models.CharField(max_length=255, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    # Scopes this link asks for beyond the connection's own: an upstream MCP server's step-up
+    # challenge (``insufficient_scope``) sends the user a link that asks for the union.
+    scopes = models.JSONField(default=list, blank=True)
 
 
 class OAuthState(models.Model):

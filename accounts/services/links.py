@@ -48,9 +48,14 @@ def connect_url(*, tenant: Tenant, token: str) -> str:
 
 
 def connect_link_create(
-    *, account: ConnectedAccount, actor: str, ttl_seconds: int | None = None
+    *,
+    account: ConnectedAccount,
+    actor: str,
+    ttl_seconds: int | None = None,
+    scopes: list[str] | None = None,
 ) -> CreatedLink:
-    """A fresh single-use link for the account's user (default TTL from settings)."""
+    """A fresh single-use link for the account's user (default TTL from settings); ``scopes``
+    are asked for on top of the connection's (a step-up)."""
     ttl = settings.VMCP_CONNECT_LINK_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     if (
         isinstance(ttl, bool)
@@ -70,6 +75,7 @@ def connect_link_create(
             token_hash=tokens.hash_token(token),
             created_by=actor[:255],
             expires_at=expires_at,
+            scopes=list(scopes or []),
         )
         audit_record(
             event_type=EventType.CONNECT_LINK_CREATED,

@@ -59,6 +59,10 @@ def oauth_scopes_for(connection: Connection) -> list[str]:
     configured = (connection.settings or {}).get("scopes")
     if isinstance(configured, list) and configured:
         return [str(s) for s in configured]
+    if connection.connector == "mcp":
+        # An upstream MCP server: its challenge's scope, else its scopes_supported (discovery).
+        discovered = ((connection.upstream_oauth or {}).get("discovery") or {}).get("scopes")
+        return [str(s) for s in discovered or []]
     spec = connection_oauth_spec(connection)
     return list(spec.default_scopes) if spec is not None else []
 
@@ -105,16 +109,24 @@ def oauth_start(*, tenant: Tenant, token: str) -> StartedFlow:
             owner_type=OAUTH_STATE, owner_id=oauth_state.pk, field=VERIFIER_FIELD, value=verifier
         )
     spec = client.spec
+    # A step-up link asks for the union of what the connection asks for, what the user was
+    # granted before and the challenge's scopes (SEP-2350), so escalating one tool does not
+    # drop what another needs.
+    previous = list(account.scopes or []) if link.scopes else []
+    scopes = list(dict.fromkeys([*oauth_scopes_for(connection), *previous, *(link.scopes or [])]))
     params = {
         "response_type": "code",
         "client_id": client.client_id,
         "redirect_uri": redirect_uri,
-        spec.scope_param: spec.scope_separator.join(oauth_scopes_for(connection)),
+        spec.scope_param: spec.scope_separator.join(scopes),
         "state": state,
         "code_challenge": _s256(verifier),
         "code_challenge_method": "S256",
         **spec.extra_authorize_params,
     }
+    if not scopes and connection.connector == "mcp":
+        # No scope known: the MCP spec says to omit the parameter, not to send it empty.
+        del params[spec.scope_param]
     separator = "&" if "?" in client.authorize_url else "?"
     return StartedFlow(
         authorize_url=client.authorize_url + separator + urlencode(params), binding=binding
@@ -150,6 +162,10 @@ _FAILURE_MESSAGES = {
     "provider_error": "The provider reported an error, so nothing was connected.",
     "missing_code": "The provider sent no authorization code, so nothing was connected.",
     "exchange_failed": "The provider refused to complete the sign-in, so nothing was connected.",
+    "issuer_mismatch": (
+        "The sign-in answer did not come from the expected authorization server,"
+        " so nothing was connected."
+    ),
 }
 
 
@@ -160,7 +176,12 @@ class ConnectResult:
 
 
 def oauth_callback(
-    *, state: str | None, code: str | None, error: str | None, browser_secret: str | None
+    *,
+    state: str | None,
+    code: str | None,
+    error: str | None,
+    browser_secret: str | None,
+    iss: str | None = None,
 ) -> ConnectResult:
     """Finish the flow: consume the state, exchange the code, store the tokens (ACTIVE).
 
@@ -175,13 +196,18 @@ def oauth_callback(
         raise ConnectFailed(_FAILURE_MESSAGES["state_unknown"], code="state_unknown")
     with tenant_context(tenant):
         account = _callback_in_tenant(
-            state=str(state), code=code, error=error, browser_secret=browser_secret
+            state=str(state), code=code, error=error, browser_secret=browser_secret, iss=iss
         )
     return ConnectResult(tenant=tenant, account=account)
 
 
 def _callback_in_tenant(
-    *, state: str, code: str | None, error: str | None, browser_secret: str | None
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    browser_secret: str | None,
+    iss: str | None = None,
 ) -> ConnectedAccount:
     oauth_state, verifier, reason = _consume_state(state, browser_secret)
     if reason:
@@ -197,6 +223,10 @@ def _callback_in_tenant(
     if not code:
         _fail("missing_code", account=account)
     connection = account.connection
+    if not _issuer_matches(connection, iss):
+        # RFC 9207: a response from another authorization server (a mix-up attack) must not
+        # have its code sent to this server's token endpoint.
+        _fail("issuer_mismatch", account=account)
     try:
         client = oauth_client_for(connection)
         token = token_request(
@@ -219,6 +249,17 @@ def _callback_in_tenant(
     except ApplicationError as exc:
         _fail("exchange_failed", account=account, extra={"problem": exc.code}, log=exc.message)
     return _activate(oauth_state=oauth_state, token=token)
+
+
+def _issuer_matches(connection: Connection, iss: str | None) -> bool:
+    """An upstream MCP server's authorization response ``iss`` (RFC 9207): compared as a plain
+    string with the discovered issuer when present; required when the server advertises it."""
+    if connection.connector != "mcp":
+        return True
+    discovery = (connection.upstream_oauth or {}).get("discovery") or {}
+    if iss is not None:
+        return iss == discovery.get("issuer")
+    return not discovery.get("iss_parameter_supported")
 
 
 def _issued_at(oauth_state: OAuthState) -> Any:
@@ -289,7 +330,24 @@ def _activate(*, oauth_state: OAuthState, token: dict[str, Any]) -> ConnectedAcc
     if account is None:
         # Outside the transaction, so the refusal's audit row is kept.
         _fail("account_revoked", account=oauth_state.account)
+    _first_sync(account, str(token["access_token"]))
     return account
+
+
+def _first_sync(account: ConnectedAccount, access_token: str) -> None:
+    """An OAuth upstream MCP server lists its tools only to a signed-in user: the first user
+    to connect lets vmcp discover them (best effort: the admin can sync again later)."""
+    connection = account.connection
+    if connection.connector != "mcp" or connection.tools:
+        return
+    from configs.services.connections import connection_sync_tools
+
+    try:
+        connection_sync_tools(
+            connection=connection, actor=f"identifier:{account.identifier}", credential=access_token
+        )
+    except ApplicationError as exc:
+        logger.info("first tool sync of %s failed: %s", connection.name, exc.code)
 
 
 def _activate_unless_revoked(

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from configs.models import Connection
-from configs.selectors import connection_effective_urls, connection_oauth_spec
+from configs.selectors import MCP_CONNECTOR, connection_effective_urls, connection_oauth_spec
 from connectors.base import OAuthSpec
 from vault.models import Secret
 from vault.secrets import secret_get
@@ -68,6 +68,8 @@ class OAuthClient:
 
 def oauth_client_for(connection: Connection) -> OAuthClient:
     """The connection's OAuth client; a misconfigured connection is a clear 409."""
+    if connection.connector == MCP_CONNECTOR:
+        return _upstream_mcp_client(connection)
     spec = connection_oauth_spec(connection)
     if spec is None:
         raise ApplicationError(
@@ -93,6 +95,56 @@ def oauth_client_for(connection: Connection) -> OAuthClient:
         authorize_url=urls.get("authorize_url") or spec.authorize_url,
         token_url=urls.get("token_url") or spec.token_url,
         revoke_url=urls.get("revoke_url") or spec.revoke_url,
+    )
+
+
+def _upstream_mcp_client(connection: Connection) -> OAuthClient:
+    """An OAuth-protected upstream MCP server: the endpoints discovery found and the client
+    registration chose (``configs.services.connections.upstream_oauth``)."""
+    stored = connection.upstream_oauth or {}
+    discovery, registration = stored.get("discovery") or {}, stored.get("registration") or {}
+    if connection.auth_type != Connection.AuthType.OAUTH2 or not registration.get("client_id"):
+        raise ApplicationError(
+            f"Connection '{connection.name}' has no OAuth client registered with its server.",
+            code="connection_misconfigured",
+            status=409,
+        )
+    method = registration.get("token_endpoint_auth_method") or "none"
+    secret = ""
+    if method != "none":
+        field = "client_secret" if registration.get("method") == "pre_registered" else (
+            "registered_client_secret"
+        )
+        secret = (
+            secret_get(owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field=field)
+            or ""
+        )
+        if not secret:
+            raise ApplicationError(
+                f"Connection '{connection.name}' has no OAuth client secret.",
+                code="connection_misconfigured",
+                status=409,
+            )
+    resource = str(discovery.get("resource") or connection.settings.get("server_url", ""))
+    spec = OAuthSpec(
+        authorize_url=str(discovery.get("authorization_endpoint", "")),
+        token_url=str(discovery.get("token_endpoint", "")),
+        revoke_url=discovery.get("revocation_endpoint") or None,
+        default_scopes=tuple(discovery.get("scopes") or ()),
+        extra_authorize_params={"resource": resource},
+        # client_id in the body also beside HTTP Basic: the SDK's own authorization server
+        # (and others) look the client up by it before checking the Basic credentials.
+        extra_token_params={"resource": resource, "client_id": str(registration["client_id"])},
+        token_auth_method=method,
+        revoke_style="rfc7009_client",
+    )
+    return OAuthClient(
+        spec=spec,
+        client_id=str(registration["client_id"]),
+        client_secret=secret,
+        authorize_url=spec.authorize_url,
+        token_url=spec.token_url,
+        revoke_url=spec.revoke_url,
     )
 
 
@@ -126,10 +178,12 @@ def token_request(
 def _token_request_once(
     client: OAuthClient, data: Mapping[str, str], response_path: tuple[str, ...]
 ) -> dict[str, Any]:
-    body = dict(data)
+    body = {**client.spec.extra_token_params, **data}
     auth: tuple[str, str] | None = None
     if client.spec.token_auth_method == "client_secret_basic":
         auth = (client.client_id, client.client_secret)
+    elif client.spec.token_auth_method == "none":
+        body["client_id"] = client.client_id
     else:
         body["client_id"] = client.client_id
         body["client_secret"] = client.client_secret

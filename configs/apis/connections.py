@@ -58,6 +58,8 @@ class ConnectionOutput(serializers.Serializer):
     redirect_uri = serializers.SerializerMethodField()
     tools_synced_at = serializers.DateTimeField(allow_null=True)
     tools_changes = serializers.JSONField()
+    # An OAuth upstream MCP server: what discovery found and how vmcp registered (no secrets).
+    upstream_oauth = serializers.JSONField()
     last_error = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

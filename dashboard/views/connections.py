@@ -102,7 +102,13 @@ class ConnectionForm(forms.Form):
         data = self.cleaned_data
         is_mcp = data["connector"] == MCP_CONNECTOR
         settings: dict[str, Any] = {}
-        if is_mcp:
+        if is_mcp and data["auth_type"] == Connection.AuthType.OAUTH2:
+            # An OAuth upstream: an optional pre-registered client and scope override; the
+            # rest is discovered from the server.
+            settings["server_url"] = data["server_url"] or None
+            settings["client_id"] = data["client_id"] or None
+            settings["scopes"] = data["scopes"].split() or None
+        elif is_mcp:
             settings["server_url"] = data["server_url"] or None
             settings["header_name"] = data["header_name"] or None
         else:
@@ -182,6 +188,7 @@ def connection_detail(request: HttpRequest, name: str) -> HttpResponse:
             "tools": connection_tools(connection),
             "redirect_uri": connection_redirect_uri(),
             "is_mcp": connection.connector == MCP_CONNECTOR,
+            **_upstream_oauth(connection),
         },
     )
 
@@ -212,6 +219,27 @@ def _url_rows(connection: Connection) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+UPSTREAM_ACCOUNTS_SHOWN = 200
+
+
+def _upstream_oauth(connection: Connection) -> dict[str, Any]:
+    """An OAuth upstream MCP server: how vmcp is registered there and each user's state."""
+    if connection.connector != MCP_CONNECTOR or connection.auth_type != "oauth2":
+        return {}
+    from accounts.selectors import account_list
+
+    stored = connection.upstream_oauth or {}
+    return {
+        "upstream_oauth": {
+            "discovery": stored.get("discovery") or {},
+            "registration": stored.get("registration") or {},
+        },
+        "upstream_accounts": list(
+            account_list(connection_name=connection.name)[:UPSTREAM_ACCOUNTS_SHOWN]
+        ),
+    }
 
 
 @tenant_member_required(write=True)

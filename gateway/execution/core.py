@@ -90,6 +90,7 @@ from .preparation import (
     Credential,
     Prepared,
     account_expire_after_401,
+    account_step_up_link,
     credential_resolve,
     prepare,
 )
@@ -258,6 +259,14 @@ async def tool_execute(
             await call_recorded(call, Outcome.ERROR, "upstream_protocol_error", extra)
             raise
         failure = provider_failure(exc, connection=connection, identifier=identifier)
+        if failure.code == "insufficient_scope":
+            try:
+                link = await run_db(
+                    account_step_up_link, tenant, connection, identifier, failure.step_up_scopes
+                )
+                failure = failure.with_link(link)
+            except Exception:  # the step-up message still says what is missing
+                logger.warning("no step-up link for execution %s", call.execution_id)
         metrics.count_provider_error(connection.connector, failure.code)
         result, error, error_code = failure.result(), failure.error(exc), failure.code
         extra["provider_status"] = exc.provider_status

@@ -23,6 +23,16 @@ class Failure:
     code: str  # audit error_code and REST details.reason
     message: str
     expire_account: bool = False  # the user's credential was rejected: mark the account EXPIRED
+    # An OAuth upstream MCP server's step-up challenge: the scopes a new connect link asks for.
+    step_up_scopes: tuple[str, ...] = ()
+
+    def with_link(self, url: str) -> Failure:
+        """The step-up message with the connect link the user opens to grant more."""
+        return Failure(
+            self.code,
+            f"{self.message} Ask the user to open this link to grant it: {url}",
+            step_up_scopes=self.step_up_scopes,
+        )
 
     def result(self) -> ToolResult:
         return error_result(self.message)
@@ -50,6 +60,19 @@ def provider_failure(exc: ProviderError, *, connection: Connection, identifier: 
         status is None and "did not answer" in exc.message
     ):
         return Failure("provider_timeout", f"The provider did not answer in time: {detail}")
+    if (
+        status == 403
+        and connection.auth_type == Connection.AuthType.OAUTH2
+        and exc.details.get("oauth_error") == "insufficient_scope"
+    ):
+        scopes = tuple(exc.details.get("oauth_scopes") or ())
+        wanted = f" ({' '.join(scopes)})" if scopes else ""
+        return Failure(
+            "insufficient_scope",
+            f"The server needs more permission{wanted} from '{identifier}' on"
+            f" '{connection.name}' for this tool.",
+            step_up_scopes=scopes,
+        )
     if status == 401 and connection.needs_user_credentials:
         return Failure(
             "account_expired",

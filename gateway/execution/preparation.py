@@ -258,3 +258,22 @@ def account_expire_after_401(
                 actor=actor,
                 code="provider_401",
             )
+
+
+def account_step_up_link(
+    tenant: Tenant, connection: Connection, identifier: str, scopes: tuple[str, ...]
+) -> str:
+    """A connect link asking for the upstream's challenged scopes on top of the connection's
+    own (an OAuth upstream MCP server answered ``insufficient_scope``); the account stays
+    ACTIVE meanwhile: its token still serves the tools it is enough for."""
+    from accounts.services.links import connect_link_create
+    from vault.models import ConnectedAccount
+
+    with tenant_context(tenant):
+        account = ConnectedAccount.objects.select_related("connection").get(
+            connection=connection, identifier=identifier
+        )
+        created = connect_link_create(
+            account=account, actor="system:step-up", scopes=[s[:300] for s in scopes[:100]]
+        )
+    return created.url

@@ -104,7 +104,7 @@ def test_secrets_never_appear_in_get_list_or_patch_responses(acme_api):
             "auth_type",
         ),
         (
-            {"name": "m", "connector": "mcp", "auth_type": "oauth2", "settings": {}},
+            {"name": "m", "connector": "mcp", "auth_type": "oauth1", "settings": {}},
             "auth_type",
         ),
         ({"name": "m", "connector": "mcp", "auth_type": "none", "settings": {}}, "server_url"),

@@ -59,11 +59,19 @@ class SizeGuard(httpx2.AsyncBaseTransport):
         self.limit = limit
         self.exceeded = False
         self.compressed = False
+        # The last 401/403 and its challenge: the SDK turns an HTTP refusal of a request on an
+        # open session into a bare JSON-RPC error, and the caller needs to know it was the
+        # credential (an expired account, an OAuth step-up) and what the server asked for.
+        self.auth_status: int | None = None
+        self.challenge = ""
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         ask_uncompressed(request.headers)
         tracing.inject_upstream(request)  # the call's traceparent (a no-op when tracing is off)
         response = await self._inner.handle_async_request(request)
+        if response.status_code in (401, 403):
+            self.auth_status = response.status_code
+            self.challenge = response.headers.get("www-authenticate", "")[:4000]
         if is_compressed(response.headers):
             # Counted bytes are compressed ones and the client inflates after the guard: refuse.
             await response.aclose()

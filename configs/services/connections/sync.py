@@ -18,16 +18,22 @@ from vmcp_platform.errors import ApplicationError, ProviderError
 from .changes import announce_configs, tools_diff
 
 
-def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[str, Any]]:
+def connection_sync_tools(
+    *, connection: Connection, actor: str, credential: str | None = None
+) -> list[dict[str, Any]]:
     """Discover an upstream MCP server's tools and store them; built-ins return their catalog.
 
-    A failed sync keeps the last good tool list and records a clear ``last_error``.
+    A failed sync keeps the last good tool list and records a clear ``last_error``. An
+    OAuth-protected upstream lists its tools to a signed-in user only: ``credential`` is an end
+    user's access token, else the most recently connected ACTIVE account's is used.
     """
     if connection.connector != MCP_CONNECTOR:
         return connection_tools(connection)
     from connectors import mcp_upstream
 
-    headers = connection_upstream_headers(connection)
+    if credential is None and connection.auth_type == Connection.AuthType.OAUTH2:
+        credential = _some_users_token(connection)
+    headers = connection_upstream_headers(connection, credential=credential)
     server_url = (connection.settings or {}).get("server_url", "")
     try:
         check_url(server_url, field="server_url")
@@ -86,3 +92,26 @@ def connection_sync_tools(*, connection: Connection, actor: str) -> list[dict[st
             details={"connection": connection.name},
         )
     return tools
+
+
+def _some_users_token(connection: Connection) -> str | None:
+    import json
+
+    from vault.models import ConnectedAccount, Secret
+    from vault.secrets import secret_get
+
+    account = (
+        ConnectedAccount.objects.filter(
+            connection=connection, status=ConnectedAccount.Status.ACTIVE
+        )
+        .order_by("-connected_at")
+        .first()
+    )
+    if account is None:
+        return None
+    raw = secret_get(owner_type=Secret.OwnerType.ACCOUNT, owner_id=account.pk, field="oauth_tokens")
+    try:
+        token = json.loads(raw or "{}").get("access_token")
+    except (ValueError, AttributeError):
+        return None
+    return str(token) if token else None

@@ -18,9 +18,13 @@ from .openapi import openapi_validate_stored
 from .rules import HEADER_NAME_RE, invalid, validate_scopes
 
 A = Connection.AuthType
-MCP_AUTH_TYPES = frozenset({A.NONE, A.SHARED_HEADER, A.API_KEY})
+MCP_AUTH_TYPES = frozenset({A.NONE, A.SHARED_HEADER, A.API_KEY, A.OAUTH2})
 OAUTH_SETTINGS = frozenset({"client_id", "scopes", "authorize_url", "token_url", "revoke_url"})
 MCP_SETTINGS = frozenset({"server_url", "header_name"})
+# An OAuth-protected upstream: a pre-registered client (optional: CIMD or DCR otherwise), the
+# scopes to ask for (optional: the server's challenge or scopes_supported otherwise).
+MCP_OAUTH_SETTINGS = frozenset({"server_url", "client_id", "scopes", "token_endpoint_auth_method"})
+TOKEN_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 # Overridable provider endpoints. Decision (issue 11): a tenant admin may point a built-in
 # connector at another host (GitHub Enterprise Server, a regional or self-hosted API is a real
 # need), but an override is treated like any other outbound URL: resolved and checked when saved
@@ -74,6 +78,8 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
         raise invalid("settings must be an object.")
     if connector == OPENAPI_CONNECTOR:
         return openapi_validate_stored(settings, auth_type)
+    if connector == MCP_CONNECTOR and auth_type == A.OAUTH2:
+        return _validate_mcp_oauth(settings)
     if connector == MCP_CONNECTOR:
         allowed = MCP_SETTINGS
     else:
@@ -108,6 +114,45 @@ def validate_settings(connector: str, auth_type: str, settings: Any) -> dict[str
     return clean
 
 
+def _validate_mcp_oauth(settings: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(settings) - MCP_OAUTH_SETTINGS)
+    if unknown:
+        raise invalid(
+            f"Unknown settings for an mcp connection with auth_type oauth2: {', '.join(unknown)}."
+            f" Allowed: {', '.join(sorted(MCP_OAUTH_SETTINGS))}.",
+            unknown=unknown,
+        )
+    if "server_url" not in settings:
+        raise invalid("An mcp connection needs settings.server_url.", field="server_url")
+    check_url(settings["server_url"], field="server_url")
+    clean: dict[str, Any] = {"server_url": settings["server_url"]}
+    if "client_id" in settings:
+        client_id = settings["client_id"]
+        if not isinstance(client_id, str) or not client_id.strip() or len(client_id) > 500:
+            raise invalid(
+                "settings.client_id must be a non-empty string of at most 500 characters"
+                " (leave it out to use a client ID metadata document or dynamic registration).",
+                field="client_id",
+            )
+        clean["client_id"] = client_id.strip()
+    if "scopes" in settings:
+        clean["scopes"] = validate_scopes(settings["scopes"])
+    if "token_endpoint_auth_method" in settings:
+        method = settings["token_endpoint_auth_method"]
+        if method not in TOKEN_AUTH_METHODS:
+            raise invalid(
+                f"token_endpoint_auth_method must be one of {', '.join(TOKEN_AUTH_METHODS)}.",
+                field="token_endpoint_auth_method",
+            )
+        if "client_id" not in clean:
+            raise invalid(
+                "token_endpoint_auth_method applies to a pre-registered client_id only.",
+                field="token_endpoint_auth_method",
+            )
+        clean["token_endpoint_auth_method"] = method
+    return clean
+
+
 def _validate_header_name(name: Any) -> str:
     if not isinstance(name, str) or not HEADER_NAME_RE.match(name):
         raise invalid("header_name must be a valid HTTP header name.", field="header_name")
@@ -138,6 +183,14 @@ def validate_secrets(connector: str, auth_type: str, secrets: Any) -> dict[str, 
 
 
 def require_secrets(connection: Connection, present: set[str]) -> None:
+    if connection.connector == MCP_CONNECTOR and connection.auth_type == A.OAUTH2:
+        # Optional, but only beside the pre-registered client it belongs to.
+        if "client_secret" in present and not (connection.settings or {}).get("client_id"):
+            raise invalid(
+                "secrets.client_secret belongs to a pre-registered settings.client_id.",
+                field="client_secret",
+            )
+        return
     missing = [k for k in connection_secret_keys(connection.connector, connection.auth_type)]
     missing = [k for k in missing if k not in present]
     if missing:

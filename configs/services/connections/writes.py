@@ -17,6 +17,12 @@ from vmcp_platform.errors import Conflict
 from .changes import announce_configs
 from .openapi import Imported, openapi_import
 from .reimport import credential_move, reimport, tools_changes
+from .upstream_oauth import (
+    UpstreamOAuthSetup,
+    is_upstream_oauth,
+    upstream_oauth_prepare,
+    upstream_oauth_store,
+)
 from .validation import (
     invalid,
     require_secrets,
@@ -53,6 +59,16 @@ def connection_create(
     else:
         clean = validate_settings(connector, auth_type, settings or {})
     clean_secrets = validate_secrets(connector, auth_type, secrets)
+    setup: UpstreamOAuthSetup | None = None
+    if is_upstream_oauth(connector, auth_type):
+        require_secrets(
+            Connection(connector=connector, auth_type=auth_type, settings=clean),
+            set(clean_secrets),
+        )
+        # Before anything is stored: a refused discovery changes nothing.
+        setup = upstream_oauth_prepare(
+            settings=clean, has_client_secret="client_secret" in clean_secrets
+        )
     try:
         with transaction.atomic():
             connection = Connection.objects.create(
@@ -60,6 +76,8 @@ def connection_create(
             )
             require_secrets(connection, set(clean_secrets))
             _put_secrets(connection, clean_secrets)
+            if setup is not None:
+                upstream_oauth_store(connection=connection, setup=setup)
             audit_record(
                 event_type=EventType.CONNECTION_CREATED,
                 actor=actor,
@@ -69,6 +87,7 @@ def connection_create(
                     "auth_type": auth_type,
                     "settings_keys": sorted(clean),
                     "vault_fields": sorted(clean_secrets),
+                    **_registration_audit(setup),
                 },
             )
     except IntegrityError:
@@ -123,6 +142,7 @@ def connection_update(
         _put_secrets(connection, clean_secrets)
         if clean_secrets and not changed_keys:
             connection.save(update_fields=["updated_at"])
+        setup = _rediscover(connection, changed_keys, set(clean_secrets))
         audit_record(
             event_type=EventType.CONNECTION_CHANGED,
             actor=actor,
@@ -132,9 +152,42 @@ def connection_update(
                 "vault_fields": sorted(clean_secrets),
                 # Not "credential…": the audit redacts keys that sound like secrets.
                 **({"host_change_confirmed": moved["fields"]} if moved else {}),
+                **_registration_audit(setup),
             },
         )
     return connection
+
+
+def _rediscover(
+    connection: Connection, changed_keys: list[str], new_secrets: set[str]
+) -> UpstreamOAuthSetup | None:
+    """An OAuth upstream whose server or client changed is discovered and registered again
+    (inside the update's transaction: a refusal rolls the whole change back)."""
+    if not is_upstream_oauth(connection.connector, connection.auth_type):
+        return None
+    if not (set(changed_keys) & {"server_url", "client_id", "token_endpoint_auth_method"}) and (
+        "client_secret" not in new_secrets
+    ):
+        return None
+    from vault.secrets import secret_fields
+
+    present = set(secret_fields(owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk))
+    require_secrets(connection, present)
+    setup = upstream_oauth_prepare(
+        settings=connection.settings, has_client_secret="client_secret" in present
+    )
+    upstream_oauth_store(connection=connection, setup=setup)
+    return setup
+
+
+def _registration_audit(setup: UpstreamOAuthSetup | None) -> dict[str, Any]:
+    if setup is None:
+        return {}
+    registration = setup.stored["registration"]
+    return {
+        "registration_method": registration["method"],
+        "issuer": setup.stored["discovery"]["issuer"][:300],
+    }
 
 
 def _tool_fields(imported: Imported, *, old: list[dict[str, Any]] | None) -> dict[str, Any]:
