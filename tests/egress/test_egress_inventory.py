@@ -25,6 +25,14 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the launcher's health probe of the web process it just started on loopback; "
         "the URL is built from its own --host/--port, never from tenant data"
     ),
+    # The REST API's client library runs in the tenant's backend, not in vmcp: it talks to the
+    # URL its user gives it (vmcp itself), so vmcp's SSRF guard has nothing to protect there.
+    ("clients/python/src/vmcp_client/client.py", "httpx.Client"): (
+        "the Python client library for vmcp's own REST API, run by the tenant's backend"
+    ),
+    ("clients/python/src/vmcp_client/aio.py", "httpx.AsyncClient"): (
+        "the Python client library for vmcp's own REST API, run by the tenant's backend"
+    ),
 }
 
 # Modules that can open a network connection, and which of their names do.
