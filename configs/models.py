@@ -33,6 +33,12 @@ class Connection(models.Model):
     tools = models.JSONField(default=list, blank=True)
     tools_synced_at = models.DateTimeField(null=True, blank=True)
     tools_changes = models.JSONField(default=dict, blank=True)
+    # Discovered with the tools (upstream MCP servers): MCP Prompt, Resource and
+    # ResourceTemplate objects, and the server's declared capabilities (subscribe, completions).
+    prompts = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=list, blank=True)
+    resource_templates = models.JSONField(default=list, blank=True)
+    upstream_capabilities = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -77,6 +83,10 @@ class ToolMapping(models.Model):
     tools = models.JSONField(default=list)
     # {original_tool_name: {"name": exposed_name?, "description": exposed_description?}}
     overrides = models.JSONField(default=dict, blank=True)
+    # The connection's prompts (by name) and resources (by URI or URI template) this config
+    # exposes; ``["*"]`` = all of them. Empty: none (default-deny, as for tools).
+    prompts = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=list, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -42,6 +42,18 @@ class MappingSerializer(serializers.Serializer):
         required=False,
         help_text="Per original tool name: the name/description the agent sees instead.",
     )
+    prompts = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='Upstream MCP connections: prompt names the agent may list and get, or ["*"].'
+        " Default: none.",
+    )
+    resources = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Upstream MCP connections: resource URIs or URI templates the agent may list"
+        ' and read, or ["*"]. Default: none.',
+    )
 
 
 @extend_schema_field(MappingSerializer(many=True))

@@ -7,13 +7,15 @@ keyed by where it is (``connection_tool_mappings[1].tools[0]``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 
 from configs.models import NAME_VALIDATOR, Connection, ToolMapping
 from configs.selectors import connection_tools
+
+from .features import validate_feature_list
 
 MAX_MAPPINGS = 25
 MAX_DESCRIPTION = 2000
@@ -30,6 +32,8 @@ class ValidatedMapping:
     connection: Connection
     tools: list[str]
     overrides: dict[str, dict[str, str]]
+    prompts: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
 
 
 def check_name(name: Any, errors: dict[str, str]) -> None:
@@ -76,9 +80,9 @@ def validate_mappings(raw: Any, errors: dict[str, str]) -> list[ValidatedMapping
     for index, entry in enumerate(raw):
         at = f"{FIELD}[{index}]"
         if not isinstance(entry, dict):
-            errors[at] = "must be an object {connection_name, tools, overrides}"
+            errors[at] = "must be an object {connection_name, tools, overrides, prompts, resources}"
             continue
-        unknown = set(entry) - {"connection_name", "tools", "overrides"}
+        unknown = set(entry) - {"connection_name", "tools", "overrides", "prompts", "resources"}
         if unknown:
             errors[at] = f"unknown field(s): {', '.join(sorted(map(str, unknown)))}"
             continue
@@ -110,8 +114,18 @@ def _validate_one(
     exposed: dict[str, tuple[str, str]],
 ) -> ValidatedMapping | None:
     available = {t["name"]: t for t in connection_tools(connection)}
+    prompts = validate_feature_list(
+        entry.get("prompts"), kind="prompts", connection=connection, at=at, errors=errors
+    )
+    resources = validate_feature_list(
+        entry.get("resources"), kind="resources", connection=connection, at=at, errors=errors
+    )
+    if prompts is None or resources is None:
+        return None
     tools = entry.get("tools")
-    if not isinstance(tools, list) or not tools:
+    if tools is None and (prompts or resources):
+        tools = []  # a mapping for an upstream's prompts or resources only
+    if not isinstance(tools, list) or not (tools or prompts or resources):
         errors[f"{at}.tools"] = 'a non-empty list of tool names, or ["*"] for all'
         return None
     ok = True
@@ -158,6 +172,8 @@ def _validate_one(
         connection=connection,
         tools=[ToolMapping.ALL_TOOLS] if exposes_all else chosen,
         overrides=overrides,
+        prompts=prompts,
+        resources=resources,
     )
 
 

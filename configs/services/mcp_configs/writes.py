@@ -97,7 +97,13 @@ def mcp_config_update(
         if validated is not None:
             before = _stored_state(locked)
             after = {
-                m.connection.name: {"tools": m.tools, "overrides": m.overrides} for m in validated
+                m.connection.name: {
+                    "tools": m.tools,
+                    "overrides": m.overrides,
+                    "prompts": m.prompts,
+                    "resources": m.resources,
+                }
+                for m in validated
             }
             changes.update(_diff_mappings(before, after))
             _store_mappings(locked, validated)
@@ -138,6 +144,8 @@ def _store_mappings(config: McpConfig, mappings: list[ValidatedMapping]) -> None
             connection=m.connection,
             tools=m.tools,
             overrides=m.overrides,
+            prompts=m.prompts,
+            resources=m.resources,
             position=position,
         )
         for position, m in enumerate(mappings)
@@ -146,7 +154,12 @@ def _store_mappings(config: McpConfig, mappings: list[ValidatedMapping]) -> None
 
 def _stored_state(config: McpConfig) -> dict[str, dict[str, Any]]:
     return {
-        m.connection.name: {"tools": m.tools, "overrides": m.overrides}
+        m.connection.name: {
+            "tools": m.tools,
+            "overrides": m.overrides,
+            "prompts": m.prompts,
+            "resources": m.resources,
+        }
         for m in ToolMapping.objects.filter(config=config).select_related("connection")
     }
 
@@ -183,6 +196,13 @@ def _diff_mappings(
     )
     if overrides:
         changes["overrides_changed"] = overrides
+    for kind in ("prompts", "resources"):
+        was = {f"{c}.{x}" for c, s in before.items() for x in s.get(kind) or []}
+        now = {f"{c}.{x}" for c, s in after.items() for x in s.get(kind) or []}
+        if now - was:
+            changes[f"{kind}_added"] = sorted(now - was)
+        if was - now:
+            changes[f"{kind}_removed"] = sorted(was - now)
     order_before = [c for c in before if c in after]
     order_after = [c for c in after if c in before]
     if order_before != order_after and not added and not removed:
