@@ -14,6 +14,7 @@ from vmcp_platform.errors import RateLimited, ServiceUnavailable, ValidationFail
 
 from . import limits, sessions, streams
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
+from .features import exposure_capabilities
 from .http import accepts
 from .jsonrpc import (
     INVALID_PARAMS,
@@ -67,7 +68,9 @@ class LegacyWire:
             ) from None
         except RateLimited as exc:
             raise limits.rate_limit_refusal(exc, message.id) from None
-        result = initialize_result(self.principal, requested)
+        result = initialize_result(
+            self.principal, requested, await exposure_capabilities(self.principal)
+        )
         await self._send_result(message.id, result, {"Mcp-Session-Id": session.id})
 
     async def _session_for(self, session_id: str, request_id: Any = None) -> sessions.McpSession:
