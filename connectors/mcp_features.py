@@ -8,12 +8,20 @@ the gateway relays them unchanged. Each call opens its own session with the call
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from mcp_types import PromptReference, ResourceTemplateReference
+import anyio
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types import Implementation, PromptReference, ResourceTemplateReference
 
-from connectors.mcp_upstream import DEFAULT_TIMEOUT_SECONDS
+from connectors.mcp_common import provider_error
+from connectors.mcp_upstream import DEFAULT_TIMEOUT_SECONDS, _precheck
 from connectors.mcp_upstream import _session as upstream_session
+from vmcp_platform.egress import upstream as egress
+from vmcp_platform.errors import ProviderError
 
 MAX_PAGES = 50
 MAX_ITEMS = 2000
@@ -103,11 +111,44 @@ async def complete(
         return _wire(await client.complete(reference, argument, context_arguments))
 
 
+@asynccontextmanager
+async def handshake_session(
+    server_url: str,
+    headers: dict[str, str],
+    timeout: float,
+    *,
+    lifetime: float | None = None,
+    message_handler: Any = None,
+) -> AsyncIterator[Client]:
+    """A 2025-11-25 session, whatever era the server prefers: ``resources/subscribe`` and the
+    ``notifications/resources/updated`` it earns exist only there (2026-07-28 replaced them
+    with ``subscriptions/listen``). Same SSRF check, guarded transport and size bound; the
+    whole session ends after ``lifetime`` seconds (default: ``timeout``)."""
+    await _precheck(server_url)
+    http, guard = egress.upstream_client(headers=headers, timeout=timeout)
+    try:
+        async with http:
+            with anyio.fail_after(timeout if lifetime is None else lifetime):
+                client = Client(
+                    streamable_http_client(server_url, http_client=http),
+                    client_info=Implementation(name="vmcp", version="1.0.0"),
+                    read_timeout_seconds=timeout,
+                    mode="legacy",
+                    message_handler=message_handler,
+                )
+                async with client:
+                    yield client
+    except ProviderError:
+        raise
+    except Exception as exc:  # the SDK raises groups of transport errors
+        raise provider_error(exc, guard=guard, timeout=timeout) from None
+
+
 async def subscribe(
     *, server_url: str, headers: dict[str, str], uri: str, subscribed: bool, timeout: float
 ) -> dict[str, Any]:
     """``resources/subscribe`` (or ``unsubscribe``) relayed, for its answer."""
-    async with upstream_session(server_url, headers, timeout) as (client, _):
+    async with handshake_session(server_url, headers, timeout) as client:
         if subscribed:
             await client.subscribe_resource(uri)
         else:

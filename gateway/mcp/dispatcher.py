@@ -71,6 +71,7 @@ PAGE_SIZE = 100
 LIST_TTL_MS = 30_000
 CACHE_SCOPE = "private"
 
+
 def server_info() -> dict[str, str]:
     return {"name": SERVER_NAME, "title": "vmcp virtual MCP server", "version": SERVER_VERSION}
 
@@ -188,13 +189,23 @@ async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
 
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
 
+
+def _with_cache_hints(handler: Handler) -> Handler:
+    """A list handler whose 2026-07-28 result carries the same cache hints as ``tools/list``."""
+
+    async def listed(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return _cache_hints(await handler(params, ctx), ctx)
+
+    return listed
+
+
 _SHARED: dict[str, Handler] = {
     "tools/list": _tools_list,
     "tools/call": tools_call,
-    "prompts/list": features.prompts_list,
+    "prompts/list": _with_cache_hints(features.prompts_list),
     "prompts/get": features.prompts_get,
-    "resources/list": features.resources_list,
-    "resources/templates/list": features.resource_templates_list,
+    "resources/list": _with_cache_hints(features.resources_list),
+    "resources/templates/list": _with_cache_hints(features.resource_templates_list),
     "resources/read": features.resources_read,
     "completion/complete": features.completion_complete,
 }
