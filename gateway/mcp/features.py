@@ -208,7 +208,6 @@ async def resources_read(params: dict[str, Any], ctx: RequestContext) -> dict[st
 
 async def _subscription(params: dict[str, Any], ctx: RequestContext, subscribed: bool) -> Any:
     from configs.features import exposure_resource
-    from connectors import mcp_features
 
     method = "resources/subscribe" if subscribed else "resources/unsubscribe"
     uri = _uri_param(params)
@@ -217,17 +216,80 @@ async def _subscription(params: dict[str, Any], ctx: RequestContext, subscribed:
     if exposed is None or not (upstream.get("resources") or {}).get("subscribe"):
         # Not exposed, or its upstream cannot notify: there is nothing to subscribe to here.
         raise await _refuse(ctx, method, uri, "unknown_resource", _resource_not_found(uri))
+    if ctx.session_id is None:  # only the 2025-11-25 wire routes these methods
+        raise JsonRpcError(INVALID_PARAMS, "Invalid params: subscriptions need a session")
+    request = _watch_request(ctx, uri) if subscribed else _unwatch_request(ctx, uri)
+    return await _relay(ctx, method, uri, exposed.connection, request)
+
+
+def _watch_request(ctx: RequestContext, uri: str) -> Any:
+    """Record the subscription, then have a watcher subscribe upstream with these headers."""
+    from . import subscriptions
+
+    principal, session_id = ctx.principal, str(ctx.session_id)
+    schema = principal.tenant.schema_name
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
-        return await mcp_features.subscribe(
-            server_url=server_url,
-            headers=headers,
-            uri=uri,
-            subscribed=subscribed,
-            timeout=timeout,
-        )
+        await subscriptions.subscription_add(schema, session_id, uri)
+        try:
+            await subscriptions.watch_start(
+                tenant_schema=schema,
+                session_id=session_id,
+                uri=uri,
+                server_url=server_url,
+                headers=headers,
+                timeout=timeout,
+                still_allowed=lambda: _still_allowed(principal, uri),
+            )
+        except BaseException:
+            await subscriptions.subscription_remove(schema, session_id, uri, timeout=timeout)
+            raise
+        return {}
 
-    return await _relay(ctx, method, uri, exposed.connection, request)
+    return request
+
+
+def _unwatch_request(ctx: RequestContext, uri: str) -> Any:
+    from . import subscriptions
+
+    schema, session_id = ctx.principal.tenant.schema_name, str(ctx.session_id)
+
+    async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
+        await subscriptions.subscription_remove(schema, session_id, uri, timeout=timeout)
+        return {}
+
+    return request
+
+
+def _watch_allowed(principal: Principal, uri: str) -> bool:
+    """A watcher's periodic re-check: the token is live, the config still exposes the URI and
+    the user's account (if the connection needs one) is still usable."""
+    from configs.features import config_exposure, exposure_resource
+    from configs.selectors_mcp import session_tokens_for_config
+    from gateway.execution.preparation import credential_resolve
+
+    with tenant_context(principal.tenant):
+        live = (
+            session_tokens_for_config(config=principal.config, active=True)
+            .filter(pk=principal.token_id)
+            .exists()
+        )
+        exposed = exposure_resource(config_exposure(principal.config), uri) if live else None
+        if exposed is None:
+            return False
+        try:
+            credential_resolve(
+                principal.tenant, exposed.connection, principal.identifier, principal.token_id
+            )
+        except ApplicationError:
+            return False
+    return True
+
+
+async def _still_allowed(principal: Principal, uri: str) -> bool:
+    from gateway.execution.db import run_db
+
+    return await run_db(_watch_allowed, principal, uri)
 
 
 async def resources_subscribe(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:

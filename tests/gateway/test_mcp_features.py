@@ -10,6 +10,7 @@ fails closed for that user only. Both wires: ``auto`` (2026-07-28) and ``legacy`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,7 @@ def _provision(tenant: Tenant, upstream: FeaturesUpstream) -> FeaturesLive:
             mappings=[
                 {
                     "connection_name": "remote",
-                    "tools": ["echo"],
+                    "tools": ["echo", "touch"],
                     "prompts": ["greet"],
                     "resources": ["memo://mine", "notes://{note_id}"],
                 }
@@ -283,6 +284,52 @@ async def test_subscribe_is_relayed_for_an_allowed_resource_only(features_live, 
         ("resources/subscribe", "memo://mine"),
         ("resources/unsubscribe", "memo://mine"),
     ]
+
+
+async def _wait_for(predicate: Any, seconds: float = 10) -> bool:
+    for _ in range(int(seconds * 20)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_an_upstream_update_reaches_the_subscriber_only(features_live, features_upstream):
+    updates: dict[str, list[str]] = {"alice": [], "bob": []}
+
+    def handler(who: str) -> Any:
+        async def on_message(message: Any) -> None:
+            notification = getattr(message, "root", message)
+            if getattr(notification, "method", None) == "notifications/resources/updated":
+                updates[who].append(notification.params.uri)
+
+        return on_message
+
+    def client(who: str) -> Client:
+        token = features_live.tokens[("notes", who)]
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        url = f"{features_live.base_url}/t/{features_live.tenant.slug}/mcp/"
+        url += features_live.config_ids["notes"]
+        return Client(
+            streamable_http_client(url, http_client=http),
+            mode="legacy",
+            message_handler=handler(who),
+        )
+
+    async with client("alice") as alice, client("bob") as bob:
+        await alice.subscribe_resource("notes://7")
+        # bob's call makes the upstream announce the change: only alice subscribed.
+        assert (await bob.call_tool("touch", {"uri": "notes://7"})).structured_content == {
+            "result": 1
+        }
+        assert await _wait_for(lambda: updates["alice"] == ["notes://7"])
+        await alice.unsubscribe_resource("notes://7")
+        assert ("resources/unsubscribe", "notes://7") in features_upstream.calls
+        assert (await bob.call_tool("touch", {"uri": "notes://7"})).structured_content == {
+            "result": 0
+        }
+        await asyncio.sleep(0.3)
+    assert updates == {"alice": ["notes://7"], "bob": []}
 
 
 # ---------------------------------------------------------------- revocation

@@ -70,13 +70,29 @@ def add_features(server: MCPServer, calls: list[tuple[str, str]]) -> None:
         values = [v for v in ("alice", "albert", "bob") if v.startswith(argument.value)]
         return Completion(values=values, total=len(values), has_more=False)
 
+    # uri -> {Mcp-Session-Id: the upstream session subscribed to it (a platform watcher)}
+    subscribers: dict[str, dict[str, Any]] = {}
+
+    def _session_id(ctx: Any) -> str:
+        return ctx.request.headers.get("mcp-session-id", "") if ctx.request else ""
+
     async def on_subscribe(ctx: Any, params: Any) -> EmptyResult:
         calls.append(("resources/subscribe", str(params.uri)))
+        subscribers.setdefault(str(params.uri), {})[_session_id(ctx)] = ctx.session
         return EmptyResult()
 
     async def on_unsubscribe(ctx: Any, params: Any) -> EmptyResult:
         calls.append(("resources/unsubscribe", str(params.uri)))
+        subscribers.get(str(params.uri), {}).pop(_session_id(ctx), None)
         return EmptyResult()
+
+    @server.tool(description="Announce that a resource changed to its subscribers.")
+    async def touch(uri: str) -> int:
+        told = 0
+        for session in list(subscribers.get(uri, {}).values()):
+            await session.send_resource_updated(uri)
+            told += 1
+        return told
 
     lowlevel = server._lowlevel_server  # noqa: SLF001 - MCPServer has no subscribe decorator
     lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, on_subscribe)
