@@ -65,7 +65,7 @@ def _key(tenant_schema: str, session_id: str) -> str:
 
 
 def check_seconds() -> float:
-    return float(getattr(settings, "VMCP_MCP_SUBSCRIPTION_CHECK_SECONDS", 15))
+    return float(settings.VMCP_MCP_SUBSCRIPTION_CHECK_SECONDS)
 
 
 async def subscribed(tenant_schema: str, session_id: str, uri: str) -> bool:

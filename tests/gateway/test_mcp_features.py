@@ -392,3 +392,31 @@ async def test_removing_a_resource_from_the_mapping_applies_on_the_next_request(
         with pytest.raises(MCPError):
             await alice.get_prompt("greet", {"person": "x"})
     assert refused.value.error.message == "Resource not found"
+
+
+async def test_a_watch_ends_when_the_users_account_is_revoked(
+    features_live, features_upstream, django_db_blocker
+):
+    # The suite's daphne re-checks watchers every second (settings/test.py).
+    from accounts.services.accounts import account_revoke
+    from vault.models import ConnectedAccount
+
+    async with (
+        features_live.client("alice", "legacy") as alice,
+        features_live.client("bob", "legacy") as bob,
+    ):
+        await alice.subscribe_resource("notes://3")
+        await bob.subscribe_resource("notes://3")
+
+        def revoke() -> None:
+            account = ConnectedAccount.objects.get(connection__name="remote", identifier="alice")
+            account_revoke(account=account, actor="tests")
+
+        await _in_tenant(features_live, django_db_blocker, revoke)
+        # alice's watcher sees the revocation on its next check and unsubscribes upstream;
+        # bob's keeps going.
+        assert await _wait_for(
+            lambda: features_upstream.calls.count(("resources/unsubscribe", "notes://3")) == 1
+        )
+        told = await bob.call_tool("touch", {"uri": "notes://3"})
+    assert told.structured_content == {"result": 1}
