@@ -21,7 +21,13 @@ from vmcp_platform.logging import redact
 from vmcp_platform.sanitize import wire_request_id, wire_text
 
 from .context import Principal, RequestContext
-from .jsonrpc import INVALID_PARAMS, RATE_LIMITED, SERVICE_UNAVAILABLE, JsonRpcError
+from .jsonrpc import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    RATE_LIMITED,
+    SERVICE_UNAVAILABLE,
+    JsonRpcError,
+)
 
 PAGE_SIZE = 100
 URI_MAX = 2048
@@ -213,9 +219,15 @@ async def _subscription(params: dict[str, Any], ctx: RequestContext, subscribed:
     uri = _uri_param(params)
     exposed = exposure_resource(await find_exposure(ctx.principal), uri)
     upstream = (exposed.connection.upstream_capabilities or {}) if exposed else {}
-    if exposed is None or not (upstream.get("resources") or {}).get("subscribe"):
-        # Not exposed, or its upstream cannot notify: there is nothing to subscribe to here.
+    if exposed is None:
         raise await _refuse(ctx, method, uri, "unknown_resource", _resource_not_found(uri))
+    if not (upstream.get("resources") or {}).get("subscribe"):
+        # Exposed, but its upstream cannot notify: nothing to subscribe to (the capability
+        # this config advertises says so too, unless another connection's resources can).
+        unsupported = JsonRpcError(
+            METHOD_NOT_FOUND, f"Method not found: {method} (not supported for this resource)"
+        )
+        raise await _refuse(ctx, method, uri, "subscribe_unsupported", unsupported)
     if ctx.session_id is None:  # only the 2025-11-25 wire routes these methods
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: subscriptions need a session")
     request = _watch_request(ctx, uri) if subscribed else _unwatch_request(ctx, uri)
