@@ -395,3 +395,73 @@ async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> di
         )
 
     return await _relay(ctx, "completion/complete", str(target), exposed.connection, request)
+
+
+# ---------------------------------------------------------------- 2026-07-28 listen streams
+
+MAX_LISTEN_SUBSCRIPTIONS = 16
+
+
+async def listen_watch(ctx: RequestContext, requested: Any, listen_id: str) -> list[str]:
+    """``subscriptions/listen``'s ``resourceSubscriptions``: the URIs it will honour.
+
+    Each requested URI that the config exposes on an upstream that supports subscriptions gets
+    a watcher owned by this stream (audited as ``resources/subscribe <uri>``); any other URI,
+    or one the upstream or the user's account refuses, is left out of the acknowledgement.
+    """
+    from configs.features import exposure_resource
+
+    if not isinstance(requested, list):
+        return []
+    exposure = await find_exposure(ctx.principal)
+    honored: list[str] = []
+    for uri in requested[:MAX_LISTEN_SUBSCRIPTIONS]:
+        if not isinstance(uri, str) or uri in honored:
+            continue
+        exposed = exposure_resource(exposure, uri)
+        upstream = (exposed.connection.upstream_capabilities or {}) if exposed else {}
+        if exposed is None or not (upstream.get("resources") or {}).get("subscribe"):
+            await _refuse(
+                ctx, "resources/subscribe", uri, "unknown_resource", _resource_not_found(uri)
+            )
+            continue
+        request = _listen_watch_request(ctx, uri, listen_id)
+        try:
+            await _relay(ctx, "resources/subscribe", uri, exposed.connection, request)
+        except JsonRpcError:
+            continue  # refused (and audited): not in the acknowledged subset
+        honored.append(uri)
+    return honored
+
+
+def _listen_watch_request(ctx: RequestContext, uri: str, listen_id: str) -> Any:
+    from . import subscriptions
+
+    principal = ctx.principal
+
+    async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
+        await subscriptions.watch_start(
+            tenant_schema=principal.tenant.schema_name,
+            session_id=listen_id,
+            uri=uri,
+            server_url=server_url,
+            headers=headers,
+            timeout=timeout,
+            still_allowed=lambda: _still_allowed(principal, uri),
+            session_bound=False,
+        )
+        return {}
+
+    return request
+
+
+async def listen_unwatch(ctx: RequestContext, uris: list[str], listen_id: str) -> None:
+    """The listen stream ended: its watchers unsubscribe upstream and stop."""
+    from vmcp_platform.egress import call_timeout
+
+    from . import subscriptions
+
+    for uri in uris:
+        await subscriptions.watch_stop(
+            ctx.principal.tenant.schema_name, listen_id, uri, timeout=call_timeout()
+        )

@@ -93,7 +93,12 @@ async def subscription_remove(
     """End the subscription; a watcher of this process unsubscribes upstream before this
     returns, one of another process within ``check_seconds`` (it finds the URI gone)."""
     await sessions.redis_client().srem(_key(tenant_schema, session_id), uri)
-    watcher = _watchers.get((tenant_schema, session_id, uri))
+    await watch_stop(tenant_schema, session_id, uri, timeout=timeout)
+
+
+async def watch_stop(tenant_schema: str, owner_id: str, uri: str, *, timeout: float) -> None:
+    """Stop this process's watcher of ``uri`` for ``owner_id`` (it unsubscribes upstream)."""
+    watcher = _watchers.get((tenant_schema, owner_id, uri))
     if watcher is None:
         return
     watcher.stop.set()
@@ -112,8 +117,14 @@ async def watch_start(
     headers: dict[str, str],
     timeout: float,
     still_allowed: Callable[[], Awaitable[bool]],
+    session_bound: bool = True,
 ) -> None:
-    """Subscribe upstream and keep watching; returns once the upstream accepted (or raises)."""
+    """Subscribe upstream and keep watching; returns once the upstream accepted (or raises).
+
+    ``session_id`` names the owner: a 2025-11-25 session (``session_bound``: the watch also
+    ends when its Redis record or the session goes), or a 2026-07-28 listen stream, which
+    stops its watchers itself when it ends (``watch_stop``).
+    """
     key = (tenant_schema, session_id, uri)
     existing = _watchers.get(key)
     if existing is not None and not existing.task.done():
@@ -136,6 +147,7 @@ async def watch_start(
             ready=ready,
             stop=stop,
             still_allowed=still_allowed,
+            session_bound=session_bound,
         ),
         name=f"vmcp-resource-watch-{session_id[:8]}",
     )
@@ -158,6 +170,7 @@ async def _watch(
     ready: asyncio.Future[None],
     stop: asyncio.Event,
     still_allowed: Callable[[], Awaitable[bool]],
+    session_bound: bool,
 ) -> None:
     from connectors.mcp_features import handshake_session
 
@@ -193,7 +206,9 @@ async def _watch(
                     break  # unsubscribed in this process
                 except TimeoutError:
                     pass
-                if not await _still_wanted(tenant_schema, session_id, uri, still_allowed):
+                if not await _still_wanted(
+                    tenant_schema, session_id, uri, still_allowed, session_bound
+                ):
                     break
             try:
                 await client.unsubscribe_resource(uri)
@@ -219,12 +234,14 @@ async def _still_wanted(
     session_id: str,
     uri: str,
     still_allowed: Callable[[], Awaitable[bool]],
+    session_bound: bool,
 ) -> bool:
     try:
-        if not await subscribed(tenant_schema, session_id, uri):
-            return False
-        if await sessions.session_get(session_id) is None:
-            return False
+        if session_bound:
+            if not await subscribed(tenant_schema, session_id, uri):
+                return False
+            if await sessions.session_get(session_id) is None:
+                return False
         return await still_allowed()
     except Exception:
         # Redis or the database unreachable: a watch that cannot be checked is not kept.

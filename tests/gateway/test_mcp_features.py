@@ -420,3 +420,24 @@ async def test_a_watch_ends_when_the_users_account_is_revoked(
         )
         told = await bob.call_tool("touch", {"uri": "notes://3"})
     assert told.structured_content == {"result": 1}
+
+
+async def test_a_listen_stream_relays_updates_of_its_resource_subscriptions(
+    features_live, features_upstream
+):
+    """2026-07-28: ``subscriptions/listen`` with ``resourceSubscriptions`` (no subscribe)."""
+    async with (
+        features_live.client("alice", "auto") as alice,
+        features_live.client("bob", "auto") as bob,
+    ):
+        async with alice.listen(resource_subscriptions=["notes://5", "memo://secret"]) as sub:
+            # Only the exposed URI is honoured; the other does not exist here.
+            assert sub.honored.resource_subscriptions == ["notes://5"]
+            told = await bob.call_tool("touch", {"uri": "notes://5"})
+            assert told.structured_content == {"result": 1}
+            event = await asyncio.wait_for(sub.__anext__(), 10)
+        assert event.uri == "notes://5"
+        # The stream ended: its watcher unsubscribed upstream.
+        assert await _wait_for(
+            lambda: ("resources/unsubscribe", "notes://5") in features_upstream.calls
+        )
