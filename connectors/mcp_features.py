@@ -135,6 +135,7 @@ async def handshake_session(
                     read_timeout_seconds=timeout,
                     mode="legacy",
                     message_handler=message_handler,
+                    cache=None,  # as for tool calls: nothing of one user's answers is kept
                 )
                 async with client:
                     yield client
