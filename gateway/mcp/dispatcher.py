@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import features
+from . import features, subscribing
 from .context import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -214,7 +214,7 @@ _LEGACY_METHODS: dict[str, Handler] = {
     "ping": _ping,
     "logging/setLevel": _set_level,
     # 2026-07-28 has no resources/subscribe (subscriptions/listen replaces it).
-    "resources/subscribe": features.resources_subscribe,
-    "resources/unsubscribe": features.resources_unsubscribe,
+    "resources/subscribe": subscribing.resources_subscribe,
+    "resources/unsubscribe": subscribing.resources_unsubscribe,
 }
 _MODERN_METHODS: dict[str, Handler] = {**_SHARED, "server/discover": _discover}

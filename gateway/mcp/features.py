@@ -1,9 +1,9 @@
 """Prompts, resources and completion on both wires: answered from the config's allowed set only.
 
 ``*/list`` answers from what the connections' last sync discovered, filtered by the mappings
-(``configs.features``), as ``tools/list`` does. ``resources/read``, ``prompts/get``,
-``completion/complete`` and (2025-11-25) ``resources/subscribe``/``unsubscribe`` check scope
-on every request, then go to the upstream with that end user's credential through
+(``configs.features``), as ``tools/list`` does. ``resources/read``, ``prompts/get`` and
+``completion/complete`` (and the subscriptions, in ``subscribing``) check scope on every
+request, then go to the upstream with that end user's credential through
 ``gateway.execution.features`` (audited like tool calls). Anything the config does not expose
 gets the same answer as something that does not exist at all, and the refusal is audited.
 """
@@ -23,7 +23,6 @@ from vmcp_platform.sanitize import wire_request_id, wire_text
 from .context import Principal, RequestContext
 from .jsonrpc import (
     INVALID_PARAMS,
-    METHOD_NOT_FOUND,
     RATE_LIMITED,
     SERVICE_UNAVAILABLE,
     JsonRpcError,
@@ -126,7 +125,7 @@ def _record(ctx: RequestContext, method: str, target: str, connection_name: str)
     )
 
 
-async def _refuse(
+async def refuse(
     ctx: RequestContext, method: str, target: str, error_code: str, error: JsonRpcError
 ) -> JsonRpcError:
     """Audit a request for something not exposed (``tool.denied``); returns the error."""
@@ -140,7 +139,7 @@ async def _refuse(
     return error
 
 
-def _resource_not_found(uri: Any) -> JsonRpcError:
+def resource_not_found(uri: Any) -> JsonRpcError:
     # SEP-2164: -32602 with the URI in data; echoed bounded and cleaned.
     shown = wire_text(uri, max_len=URI_MAX) if isinstance(uri, str) else uri
     return JsonRpcError(INVALID_PARAMS, "Resource not found", {"uri": shown})
@@ -151,7 +150,7 @@ def _prompt_not_found(name: Any) -> JsonRpcError:
     return JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {shown}")
 
 
-async def _relay(
+async def relay(
     ctx: RequestContext, method: str, target: str, connection: Any, request: Any
 ) -> dict[str, Any]:
     from gateway.execution.features import feature_execute
@@ -186,7 +185,7 @@ async def _relay(
     return result
 
 
-def _uri_param(params: dict[str, Any]) -> str:
+def uri_param(params: dict[str, Any]) -> str:
     uri = params.get("uri")
     if not isinstance(uri, str) or not uri:
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a non-empty string")
@@ -197,119 +196,17 @@ async def resources_read(params: dict[str, Any], ctx: RequestContext) -> dict[st
     from configs.features import exposure_resource
     from connectors import mcp_features
 
-    uri = _uri_param(params)
+    uri = uri_param(params)
     exposed = exposure_resource(await find_exposure(ctx.principal), uri)
     if exposed is None:
-        raise await _refuse(
-            ctx, "resources/read", uri, "unknown_resource", _resource_not_found(uri)
-        )
+        raise await refuse(ctx, "resources/read", uri, "unknown_resource", resource_not_found(uri))
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
         return await mcp_features.read_resource(
             server_url=server_url, headers=headers, uri=uri, timeout=timeout
         )
 
-    return await _relay(ctx, "resources/read", uri, exposed.connection, request)
-
-
-async def _subscription(params: dict[str, Any], ctx: RequestContext, subscribed: bool) -> Any:
-    from configs.features import exposure_resource
-
-    method = "resources/subscribe" if subscribed else "resources/unsubscribe"
-    uri = _uri_param(params)
-    exposed = exposure_resource(await find_exposure(ctx.principal), uri)
-    upstream = (exposed.connection.upstream_capabilities or {}) if exposed else {}
-    if exposed is None:
-        raise await _refuse(ctx, method, uri, "unknown_resource", _resource_not_found(uri))
-    if not (upstream.get("resources") or {}).get("subscribe"):
-        # Exposed, but its upstream cannot notify: nothing to subscribe to (the capability
-        # this config advertises says so too, unless another connection's resources can).
-        unsupported = JsonRpcError(
-            METHOD_NOT_FOUND, f"Method not found: {method} (not supported for this resource)"
-        )
-        raise await _refuse(ctx, method, uri, "subscribe_unsupported", unsupported)
-    if ctx.session_id is None:  # only the 2025-11-25 wire routes these methods
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: subscriptions need a session")
-    request = _watch_request(ctx, uri) if subscribed else _unwatch_request(ctx, uri)
-    return await _relay(ctx, method, uri, exposed.connection, request)
-
-
-def _watch_request(ctx: RequestContext, uri: str) -> Any:
-    """Record the subscription, then have a watcher subscribe upstream with these headers."""
-    from . import subscriptions
-
-    principal, session_id = ctx.principal, str(ctx.session_id)
-    schema = principal.tenant.schema_name
-
-    async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
-        await subscriptions.subscription_add(schema, session_id, uri)
-        try:
-            await subscriptions.watch_start(
-                tenant_schema=schema,
-                session_id=session_id,
-                uri=uri,
-                server_url=server_url,
-                headers=headers,
-                timeout=timeout,
-                still_allowed=lambda: _still_allowed(principal, uri),
-            )
-        except BaseException:
-            await subscriptions.subscription_remove(schema, session_id, uri, timeout=timeout)
-            raise
-        return {}
-
-    return request
-
-
-def _unwatch_request(ctx: RequestContext, uri: str) -> Any:
-    from . import subscriptions
-
-    schema, session_id = ctx.principal.tenant.schema_name, str(ctx.session_id)
-
-    async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
-        await subscriptions.subscription_remove(schema, session_id, uri, timeout=timeout)
-        return {}
-
-    return request
-
-
-def _watch_allowed(principal: Principal, uri: str) -> bool:
-    """A watcher's periodic re-check: the token is live, the config still exposes the URI and
-    the user's account (if the connection needs one) is still usable."""
-    from configs.features import config_exposure, exposure_resource
-    from configs.selectors_mcp import session_tokens_for_config
-    from gateway.execution.preparation import credential_resolve
-
-    with tenant_context(principal.tenant):
-        live = (
-            session_tokens_for_config(config=principal.config, active=True)
-            .filter(pk=principal.token_id)
-            .exists()
-        )
-        exposed = exposure_resource(config_exposure(principal.config), uri) if live else None
-        if exposed is None:
-            return False
-        try:
-            credential_resolve(
-                principal.tenant, exposed.connection, principal.identifier, principal.token_id
-            )
-        except ApplicationError:
-            return False
-    return True
-
-
-async def _still_allowed(principal: Principal, uri: str) -> bool:
-    from gateway.execution.db import run_db
-
-    return await run_db(_watch_allowed, principal, uri)
-
-
-async def resources_subscribe(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    return await _subscription(params, ctx, True)
-
-
-async def resources_unsubscribe(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    return await _subscription(params, ctx, False)
+    return await relay(ctx, "resources/read", uri, exposed.connection, request)
 
 
 def _string_map(raw: Any, what: str) -> dict[str, str] | None:
@@ -340,14 +237,14 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     arguments = _string_map(params.get("arguments"), "arguments")
     exposed = exposure_prompt(await find_exposure(ctx.principal), name)
     if exposed is None:
-        raise await _refuse(ctx, "prompts/get", name, "unknown_prompt", _prompt_not_found(name))
+        raise await refuse(ctx, "prompts/get", name, "unknown_prompt", _prompt_not_found(name))
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
         return await mcp_features.get_prompt(
             server_url=server_url, headers=headers, name=name, arguments=arguments, timeout=timeout
         )
 
-    return await _relay(ctx, "prompts/get", name, exposed.connection, request)
+    return await relay(ctx, "prompts/get", name, exposed.connection, request)
 
 
 async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -377,10 +274,10 @@ async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> di
     else:
         target = ref.get("uri")
         exposed = exposure_template(exposure, target) if isinstance(target, str) else None
-        error = _resource_not_found(target)
+        error = resource_not_found(target)
     if exposed is None:
         shown = target if isinstance(target, str) else ""
-        raise await _refuse(ctx, "completion/complete", shown, "unknown_reference", error)
+        raise await refuse(ctx, "completion/complete", shown, "unknown_reference", error)
     clean_ref = {"type": ref["type"], ("name" if ref["type"] == "ref/prompt" else "uri"): target}
     clean_argument = {"name": argument["name"], "value": argument["value"]}
 
@@ -394,74 +291,4 @@ async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> di
             timeout=timeout,
         )
 
-    return await _relay(ctx, "completion/complete", str(target), exposed.connection, request)
-
-
-# ---------------------------------------------------------------- 2026-07-28 listen streams
-
-MAX_LISTEN_SUBSCRIPTIONS = 16
-
-
-async def listen_watch(ctx: RequestContext, requested: Any, listen_id: str) -> list[str]:
-    """``subscriptions/listen``'s ``resourceSubscriptions``: the URIs it will honour.
-
-    Each requested URI that the config exposes on an upstream that supports subscriptions gets
-    a watcher owned by this stream (audited as ``resources/subscribe <uri>``); any other URI,
-    or one the upstream or the user's account refuses, is left out of the acknowledgement.
-    """
-    from configs.features import exposure_resource
-
-    if not isinstance(requested, list):
-        return []
-    exposure = await find_exposure(ctx.principal)
-    honored: list[str] = []
-    for uri in requested[:MAX_LISTEN_SUBSCRIPTIONS]:
-        if not isinstance(uri, str) or uri in honored:
-            continue
-        exposed = exposure_resource(exposure, uri)
-        upstream = (exposed.connection.upstream_capabilities or {}) if exposed else {}
-        if exposed is None or not (upstream.get("resources") or {}).get("subscribe"):
-            await _refuse(
-                ctx, "resources/subscribe", uri, "unknown_resource", _resource_not_found(uri)
-            )
-            continue
-        request = _listen_watch_request(ctx, uri, listen_id)
-        try:
-            await _relay(ctx, "resources/subscribe", uri, exposed.connection, request)
-        except JsonRpcError:
-            continue  # refused (and audited): not in the acknowledged subset
-        honored.append(uri)
-    return honored
-
-
-def _listen_watch_request(ctx: RequestContext, uri: str, listen_id: str) -> Any:
-    from . import subscriptions
-
-    principal = ctx.principal
-
-    async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
-        await subscriptions.watch_start(
-            tenant_schema=principal.tenant.schema_name,
-            session_id=listen_id,
-            uri=uri,
-            server_url=server_url,
-            headers=headers,
-            timeout=timeout,
-            still_allowed=lambda: _still_allowed(principal, uri),
-            session_bound=False,
-        )
-        return {}
-
-    return request
-
-
-async def listen_unwatch(ctx: RequestContext, uris: list[str], listen_id: str) -> None:
-    """The listen stream ended: its watchers unsubscribe upstream and stop."""
-    from vmcp_platform.egress import call_timeout
-
-    from . import subscriptions
-
-    for uri in uris:
-        await subscriptions.watch_stop(
-            ctx.principal.tenant.schema_name, listen_id, uri, timeout=call_timeout()
-        )
+    return await relay(ctx, "completion/complete", str(target), exposed.connection, request)

@@ -18,7 +18,7 @@ from mcp.shared.inbound import (
 
 from vmcp_platform.sanitize import wire_json
 
-from . import features, limits, streams, subscriptions
+from . import limits, streams, subscribing, subscriptions
 from .context import find_tool
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
@@ -142,9 +142,9 @@ class ModernWire:
             return None
 
         async with self._stream_slot(message.id):
-            # Upstream resource watches owned by this stream (``features.listen_watch``).
+            # Upstream resource watches owned by this stream (``subscribing.listen_watch``).
             listen_id = f"listen-{secrets.token_urlsafe(12)}"
-            watched = await features.listen_watch(
+            watched = await subscribing.listen_watch(
                 ctx, requested.get("resourceSubscriptions"), listen_id
             )
             if watched:
@@ -172,5 +172,5 @@ class ModernWire:
                     ),
                 )
             finally:
-                await features.listen_unwatch(ctx, watched, listen_id)
+                await subscribing.listen_unwatch(ctx, watched, listen_id)
         raise StopConsumer()
