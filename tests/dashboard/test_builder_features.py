@@ -82,3 +82,11 @@ def test_saving_stores_the_ticked_prompts_and_resources(acme, remote):
     edit = client_for("bob").get(f"{BASE}/servers/{mapping.config_id}/edit/").content.decode()
     assert 'name="prompt:remote" value="greet" checked' in edit
     assert 'name="prompt:remote" value="admin_only">' in edit
+
+
+def test_connection_page_lists_what_the_sync_discovered(acme, remote):
+    html = client_for("audrey").get(f"{BASE}/connections/remote/").content.decode()
+    assert "Prompts (2) · resources (2) · templates (2)" in html
+    for shown in ("greet", "admin_only", "memo://mine", "notes://{note_id}"):
+        assert shown in html
+    assert "supports resource subscriptions" in html
