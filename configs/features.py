@@ -10,6 +10,7 @@ first mapping, as for tools.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,9 +25,10 @@ MAX_URI = 2048
 
 @dataclass(frozen=True)
 class ExposedPrompt:
-    name: str
-    definition: dict[str, Any]  # the MCP Prompt object as the upstream listed it
+    name: str  # the name the agent sees (the mapping's override, else the upstream's)
+    definition: dict[str, Any]  # the MCP Prompt object, overrides applied
     connection: Connection
+    prompt_name: str  # the prompt's own name on the upstream
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,19 @@ def _listed(items: Any) -> list[dict[str, Any]]:
 
 
 def mapping_prompts(mapping: ToolMapping) -> list[ExposedPrompt]:
+    """The mapping's prompts, each renamed / re-described by its override (as for tools)."""
     available = {p["name"]: p for p in _listed(mapping.connection.prompts) if "name" in p}
     chosen = mapping.prompts or []
     names = list(available) if ALL in chosen else [n for n in chosen if n in available]
-    return [ExposedPrompt(n, available[n], mapping.connection) for n in names]
+    exposed = []
+    for name in names:
+        override = (mapping.prompt_overrides or {}).get(name) or {}
+        definition = copy.deepcopy(available[name])
+        definition["name"] = override.get("name") or name
+        if override.get("description"):
+            definition["description"] = override["description"]
+        exposed.append(ExposedPrompt(definition["name"], definition, mapping.connection, name))
+    return exposed
 
 
 def mapping_resources(mapping: ToolMapping) -> tuple[list[ExposedResource], list[ExposedResource]]:

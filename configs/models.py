@@ -87,6 +87,8 @@ class ToolMapping(models.Model):
     # exposes; ``["*"]`` = all of them. Empty: none (default-deny, as for tools).
     prompts = models.JSONField(default=list, blank=True)
     resources = models.JSONField(default=list, blank=True)
+    # {original_prompt_name: {"name": exposed_name?, "description": exposed_description?}}
+    prompt_overrides = models.JSONField(default=dict, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -21,7 +21,16 @@ from configs.models import Connection, McpConfig, ToolMapping
 from configs.selectors import connection_tools
 from configs.tools import config_mappings
 
-from .builder_features import FeatureRow, chosen, prompt_rows, resource_rows, tick
+from .builder_features import (
+    FeatureRow,
+    chosen,
+    prompt_overrides,
+    prompt_rows,
+    read_prompt_overrides,
+    resource_rows,
+    set_prompt_overrides,
+    tick,
+)
 from .catalog import estimate_tokens
 
 ERROR_KEY_RE = re.compile(r"^connection_tool_mappings\[(\d+)\](?:\.overrides\.([^.]+))?")
@@ -121,6 +130,7 @@ class Panel:
         if self.prompts or self.resources:
             mapping["prompts"] = chosen(self.prompts, self.all_prompts)
             mapping["resources"] = chosen(self.resources, self.all_resources)
+            mapping["prompt_overrides"] = prompt_overrides(self.prompts)
         return mapping
 
 
@@ -190,6 +200,7 @@ def builder_from_post(data: Any, connections: Iterable[Connection]) -> Builder:
         panel = Panel(connection, rows, all_tools=bool(data.get(f"all:{name}")))
         panel.prompts, panel.resources = prompt_rows(connection), resource_rows(connection)
         tick(panel.prompts, data.getlist(f"prompt:{name}"))
+        read_prompt_overrides(panel.prompts, data, name)
         tick(panel.resources, data.getlist(f"resource:{name}"))
         panel.all_prompts = bool(data.get(f"allprompts:{name}"))
         panel.all_resources = bool(data.get(f"allresources:{name}"))
@@ -218,6 +229,7 @@ def builder_from_config(config: McpConfig | None, connections: Iterable[Connecti
         panel.prompts, panel.resources = prompt_rows(connection), resource_rows(connection)
         if mapping is not None:
             panel.all_prompts = tick(panel.prompts, mapping.prompts)
+            set_prompt_overrides(panel.prompts, mapping.prompt_overrides)
             panel.all_resources = tick(panel.resources, mapping.resources)
         panels.append(panel)
     return Builder(panels)

@@ -6,7 +6,8 @@ fills the mapping's ``prompts`` / ``resources``; each row's definition is what t
 receives from ``prompts/list`` / ``resources/list``, so it counts in the token estimate.
 
 Form field names: ``prompt:<connection>`` and ``resource:<connection>`` (one value per ticked
-row), ``allprompts:<connection>`` and ``allresources:<connection>``.
+row), ``allprompts:<connection>`` and ``allresources:<connection>``, and a prompt's override
+``poname:<connection>:<prompt>`` / ``podesc:<connection>:<prompt>``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,22 @@ class FeatureRow:
     definition: dict[str, Any]
     template: bool = False
     checked: bool = False
+    # Prompts only: the per-server name/description (the mapping's ``prompt_overrides``).
+    override_name: str = ""
+    override_description: str = ""
+
+    @property
+    def exposed(self) -> dict[str, Any]:
+        out = dict(self.definition)
+        if self.override_name:
+            out["name"] = self.override_name
+        if self.override_description:
+            out["description"] = self.override_description
+        return out
 
     @property
     def tokens(self) -> int:
-        return estimate_tokens(self.definition)
+        return estimate_tokens(self.exposed)
 
 
 def _listed(items: Any) -> list[dict[str, Any]]:
@@ -72,6 +85,36 @@ def tick(rows: list[FeatureRow], chosen: Any) -> bool:
     for row in rows:
         row.checked = everything or row.key in chosen
     return everything
+
+
+def read_prompt_overrides(rows: list[FeatureRow], data: Any, connection_name: str) -> None:
+    for row in rows:
+        row.override_name = data.get(f"poname:{connection_name}:{row.key}", "").strip()
+        row.override_description = data.get(f"podesc:{connection_name}:{row.key}", "").strip()
+
+
+def set_prompt_overrides(rows: list[FeatureRow], overrides: Any) -> None:
+    for row in rows:
+        override = (overrides or {}).get(row.key) or {}
+        row.override_name = override.get("name", "")
+        row.override_description = override.get("description", "")
+
+
+def prompt_overrides(rows: list[FeatureRow]) -> dict[str, dict[str, str]]:
+    """The mapping's ``prompt_overrides`` for the ticked prompts."""
+    result = {}
+    for row in rows:
+        override = {
+            key: value
+            for key, value in (
+                ("name", row.override_name),
+                ("description", row.override_description),
+            )
+            if value
+        }
+        if row.checked and override:
+            result[row.key] = override
+    return result
 
 
 def chosen(rows: list[FeatureRow], everything: bool) -> list[str]:

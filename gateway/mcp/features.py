@@ -241,7 +241,11 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
         return await mcp_features.get_prompt(
-            server_url=server_url, headers=headers, name=name, arguments=arguments, timeout=timeout
+            server_url=server_url,
+            headers=headers,
+            name=exposed.prompt_name,  # the upstream's own name, whatever the agent sees
+            arguments=arguments,
+            timeout=timeout,
         )
 
     return await relay(ctx, "prompts/get", name, exposed.connection, request)
@@ -278,7 +282,10 @@ async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> di
     if exposed is None:
         shown = target if isinstance(target, str) else ""
         raise await refuse(ctx, "completion/complete", shown, "unknown_reference", error)
-    clean_ref = {"type": ref["type"], ("name" if ref["type"] == "ref/prompt" else "uri"): target}
+    if ref["type"] == "ref/prompt":
+        clean_ref = {"type": "ref/prompt", "name": exposed.prompt_name}  # the upstream's name
+    else:
+        clean_ref = {"type": "ref/resource", "uri": target}
     clean_argument = {"name": argument["name"], "value": argument["value"]}
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:

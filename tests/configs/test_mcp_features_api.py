@@ -83,11 +83,49 @@ def test_a_mapping_allows_prompts_and_resources_by_name_uri_and_template(acme, a
             "overrides": {},
             "prompts": ["greet"],
             "resources": ["memo://mine", "notes://{note_id}"],
+            "prompt_overrides": {},
         }
     ]
     with tenant_context(acme):
         event = AuditEvent.objects.filter(event_type="config.created").latest("id")
     assert event.extra["name"] == "notes"
+
+
+def test_a_prompt_override_renames_it_for_this_server(acme, acme_api, synced):
+    from configs.features import config_exposure, exposure_prompt
+
+    response = _create(
+        acme_api,
+        {
+            "connection_name": "remote",
+            "prompts": ["greet"],
+            "prompt_overrides": {"greet": {"name": "hello", "description": "Say hello."}},
+        },
+    )
+    assert response.status_code == 201, response.content
+    with tenant_context(acme):
+        exposure = config_exposure(McpConfig.objects.get(name="notes"))
+    assert [(p.name, p.prompt_name, p.definition["description"]) for p in exposure.prompts] == [
+        ("hello", "greet", "Say hello.")
+    ]
+    assert exposure_prompt(exposure, "greet") is None
+
+
+def test_an_override_of_a_prompt_the_mapping_does_not_expose_is_refused(acme, acme_api, synced):
+    response = _create(
+        acme_api,
+        {
+            "connection_name": "remote",
+            "prompts": ["greet"],
+            "prompt_overrides": {"admin_only": {"name": "x"}},
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {
+        "connection_tool_mappings[0].prompt_overrides.admin_only": (
+            "prompt 'admin_only' is not exposed by this mapping"
+        )
+    }
 
 
 def test_a_mapping_of_prompts_only_needs_no_tools(acme, acme_api, synced):

@@ -68,20 +68,24 @@ def test_saving_stores_the_ticked_prompts_and_resources(acme, remote):
         {
             "name": "notes",
             "prompt:remote": ["greet"],
+            "poname:remote:greet": "hello",
             "resource:remote": ["notes://{note_id}"],
         },
     )
     assert response.status_code == 302
     with tenant_context(acme):
         mapping = McpConfig.objects.get(name="notes").mappings.get()
-    assert (mapping.tools, mapping.prompts, mapping.resources) == (
+    assert (mapping.tools, mapping.prompts, mapping.resources, mapping.prompt_overrides) == (
         [],
         ["greet"],
         ["notes://{note_id}"],
+        {"greet": {"name": "hello"}},
     )
     edit = client_for("bob").get(f"{BASE}/servers/{mapping.config_id}/edit/").content.decode()
     assert 'name="prompt:remote" value="greet" checked' in edit
     assert 'name="prompt:remote" value="admin_only">' in edit
+    # The override survives an edit: the form carries it back.
+    assert 'name="poname:remote:greet" value="hello"' in edit
 
 
 def test_connection_page_lists_what_the_sync_discovered(acme, remote):

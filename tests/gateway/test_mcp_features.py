@@ -441,3 +441,38 @@ async def test_a_listen_stream_relays_updates_of_its_resource_subscriptions(
         assert await _wait_for(
             lambda: ("resources/unsubscribe", "notes://5") in features_upstream.calls
         )
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_renamed_prompt_is_got_and_completed_by_its_new_name(
+    features_live, django_db_blocker, mode
+):
+    from configs.models import McpConfig
+    from configs.services.mcp_configs import mcp_config_update
+
+    await _in_tenant(
+        features_live,
+        django_db_blocker,
+        lambda: mcp_config_update(
+            config=McpConfig.objects.get(name="notes"),
+            mappings=[
+                {
+                    "connection_name": "remote",
+                    "tools": ["echo"],
+                    "prompts": ["greet"],
+                    "prompt_overrides": {"greet": {"name": "hello"}},
+                }
+            ],
+            actor="tests",
+        ),
+    )
+    async with features_live.client("alice", mode) as alice:
+        assert [p.name for p in (await alice.list_prompts()).prompts] == ["hello"]
+        got = await alice.get_prompt("hello", {"person": "x"})
+        done = await alice.complete(
+            PromptReference(type="ref/prompt", name="hello"), {"name": "person", "value": "b"}
+        )
+        with pytest.raises(MCPError):
+            await alice.get_prompt("greet", {"person": "x"})
+    assert got.messages[0].content.text == f"{upstream_key('alice')} greets x"
+    assert done.completion.values == ["bob"]

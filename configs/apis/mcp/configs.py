@@ -39,6 +39,7 @@ def mapping_body(mapping: ToolMapping) -> dict[str, Any]:
     if mapping.prompts or mapping.resources or mapping.connection.connector == MCP_CONNECTOR:
         body["prompts"] = mapping.prompts or []
         body["resources"] = mapping.resources or []
+        body["prompt_overrides"] = mapping.prompt_overrides or {}
     return body
 
 

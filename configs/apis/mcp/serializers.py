@@ -48,6 +48,11 @@ class MappingSerializer(serializers.Serializer):
         help_text='Upstream MCP connections: prompt names the agent may list and get, or ["*"].'
         " Default: none.",
     )
+    prompt_overrides = serializers.DictField(
+        child=OverrideSerializer(),
+        required=False,
+        help_text="Per original prompt name: the name/description the agent sees instead.",
+    )
     resources = serializers.ListField(
         child=serializers.CharField(),
         required=False,

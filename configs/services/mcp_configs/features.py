@@ -63,3 +63,50 @@ def validate_feature_list(
     if not ok:
         return None
     return [ToolMapping.ALL_TOOLS] if raw == [ToolMapping.ALL_TOOLS] else chosen
+
+
+def validate_prompt_overrides(
+    raw: Any, *, prompts: list[str], connection: Connection, at: str, errors: dict[str, str]
+) -> dict[str, dict[str, str]] | None:
+    """``{prompt: {name?, description?}}`` for prompts this mapping exposes; None on errors."""
+    from .validation import MAX_OVERRIDE_DESCRIPTION, TOOL_NAME_RE
+
+    if raw is None:
+        return {}
+    where = f"{at}.prompt_overrides"
+    if not isinstance(raw, dict):
+        errors[where] = "must be an object {prompt: {name?, description?}}"
+        return None
+    available = _discovered(connection.prompts, "name")
+    exposed = available if prompts == [ToolMapping.ALL_TOOLS] else set(prompts)
+    result: dict[str, dict[str, str]] = {}
+    ok = True
+    for prompt, override in raw.items():
+        spot = f"{where}.{str(prompt)[:200]}"
+        if prompt not in exposed:
+            errors[spot] = f"prompt '{str(prompt)[:200]}' is not exposed by this mapping"
+            ok = False
+            continue
+        if not isinstance(override, dict) or set(override) - {"name", "description"}:
+            errors[spot] = "must be an object with 'name' and/or 'description'"
+            ok = False
+            continue
+        clean: dict[str, str] = {}
+        name, description = override.get("name"), override.get("description")
+        if name not in (None, ""):
+            if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
+                errors[f"{spot}.name"] = "1–128 characters: letters, digits, '_', '.', '-'"
+                ok = False
+            else:
+                clean["name"] = name
+        if description not in (None, ""):
+            if not isinstance(description, str) or len(description) > MAX_OVERRIDE_DESCRIPTION:
+                errors[f"{spot}.description"] = (
+                    f"a string of at most {MAX_OVERRIDE_DESCRIPTION} characters"
+                )
+                ok = False
+            else:
+                clean["description"] = description
+        if clean:
+            result[prompt] = clean
+    return result if ok else None

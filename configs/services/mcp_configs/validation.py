@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from configs.models import NAME_VALIDATOR, Connection, ToolMapping
 from configs.selectors import connection_tools
 
-from .features import validate_feature_list
+from .features import validate_feature_list, validate_prompt_overrides
 
 MAX_MAPPINGS = 25
 MAX_DESCRIPTION = 2000
@@ -34,6 +34,7 @@ class ValidatedMapping:
     overrides: dict[str, dict[str, str]]
     prompts: list[str] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
+    prompt_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def check_name(name: Any, errors: dict[str, str]) -> None:
@@ -82,7 +83,14 @@ def validate_mappings(raw: Any, errors: dict[str, str]) -> list[ValidatedMapping
         if not isinstance(entry, dict):
             errors[at] = "must be an object {connection_name, tools, overrides, prompts, resources}"
             continue
-        unknown = set(entry) - {"connection_name", "tools", "overrides", "prompts", "resources"}
+        unknown = set(entry) - {
+            "connection_name",
+            "tools",
+            "overrides",
+            "prompts",
+            "resources",
+            "prompt_overrides",
+        }
         if unknown:
             errors[at] = f"unknown field(s): {', '.join(sorted(map(str, unknown)))}"
             continue
@@ -121,6 +129,11 @@ def _validate_one(
         entry.get("resources"), kind="resources", connection=connection, at=at, errors=errors
     )
     if prompts is None or resources is None:
+        return None
+    prompt_overrides = validate_prompt_overrides(
+        entry.get("prompt_overrides"), prompts=prompts, connection=connection, at=at, errors=errors
+    )
+    if prompt_overrides is None:
         return None
     tools = entry.get("tools")
     if tools is None and (prompts or resources):
@@ -174,6 +187,7 @@ def _validate_one(
         overrides=overrides,
         prompts=prompts,
         resources=resources,
+        prompt_overrides=prompt_overrides,
     )
 
 

@@ -102,6 +102,7 @@ def mcp_config_update(
                     "overrides": m.overrides,
                     "prompts": m.prompts,
                     "resources": m.resources,
+                    "prompt_overrides": m.prompt_overrides,
                 }
                 for m in validated
             }
@@ -146,6 +147,7 @@ def _store_mappings(config: McpConfig, mappings: list[ValidatedMapping]) -> None
             overrides=m.overrides,
             prompts=m.prompts,
             resources=m.resources,
+            prompt_overrides=m.prompt_overrides,
             position=position,
         )
         for position, m in enumerate(mappings)
@@ -159,6 +161,7 @@ def _stored_state(config: McpConfig) -> dict[str, dict[str, Any]]:
             "overrides": m.overrides,
             "prompts": m.prompts,
             "resources": m.resources,
+            "prompt_overrides": m.prompt_overrides,
         }
         for m in ToolMapping.objects.filter(config=config).select_related("connection")
     }
@@ -203,6 +206,16 @@ def _diff_mappings(
             changes[f"{kind}_added"] = sorted(now - was)
         if was - now:
             changes[f"{kind}_removed"] = sorted(was - now)
+    renamed = sorted(
+        f"{c}.{p}"
+        for c in set(before) | set(after)
+        for p in set(before.get(c, {}).get("prompt_overrides") or {})
+        | set(after.get(c, {}).get("prompt_overrides") or {})
+        if (before.get(c, {}).get("prompt_overrides") or {}).get(p)
+        != (after.get(c, {}).get("prompt_overrides") or {}).get(p)
+    )
+    if renamed:
+        changes["prompt_overrides_changed"] = renamed
     order_before = [c for c in before if c in after]
     order_after = [c for c in after if c in before]
     if order_before != order_after and not added and not removed:
