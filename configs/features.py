@@ -129,6 +129,18 @@ def config_exposure(config: McpConfig) -> Exposure:
     return exposure_of(config_mappings(config))
 
 
+def config_exposure_fresh(config_id: Any) -> Exposure:
+    """``config_exposure`` read from the database now, whatever the caller's config object
+    holds (a long-lived watcher re-checks with it)."""
+    return exposure_of(
+        list(
+            ToolMapping.objects.filter(config_id=config_id)
+            .select_related("connection")
+            .order_by("position", "id")
+        )
+    )
+
+
 def exposure_prompt(exposure: Exposure, name: str) -> ExposedPrompt | None:
     return next((p for p in exposure.prompts if p.name == name), None)
 

@@ -84,7 +84,7 @@ def _unwatch_request(ctx: RequestContext, uri: str) -> Any:
 def _watch_allowed(principal: Principal, uri: str) -> bool:
     """A watcher's periodic re-check: the token is live, the config still exposes the URI and
     the user's account (if the connection needs one) is still usable."""
-    from configs.features import config_exposure, exposure_resource
+    from configs.features import config_exposure_fresh, exposure_resource
     from configs.selectors_mcp import session_tokens_for_config
     from gateway.execution.preparation import credential_resolve
 
@@ -94,7 +94,9 @@ def _watch_allowed(principal: Principal, uri: str) -> bool:
             .filter(pk=principal.token_id)
             .exists()
         )
-        exposed = exposure_resource(config_exposure(principal.config), uri) if live else None
+        if not live:
+            return False
+        exposed = exposure_resource(config_exposure_fresh(principal.config_id), uri)
         if exposed is None:
             return False
         try:

@@ -476,3 +476,26 @@ async def test_a_renamed_prompt_is_got_and_completed_by_its_new_name(
             await alice.get_prompt("greet", {"person": "x"})
     assert got.messages[0].content.text == f"{upstream_key('alice')} greets x"
     assert done.completion.values == ["bob"]
+
+
+async def test_a_watch_ends_when_the_mapping_stops_exposing_the_resource(
+    features_live, features_upstream, django_db_blocker
+):
+    from configs.models import McpConfig
+    from configs.services.mcp_configs import mcp_config_update
+
+    async with features_live.client("alice", "legacy") as alice:
+        await alice.subscribe_resource("notes://8")
+        await _in_tenant(
+            features_live,
+            django_db_blocker,
+            lambda: mcp_config_update(
+                config=McpConfig.objects.get(name="notes"),
+                mappings=[{"connection_name": "remote", "tools": ["echo", "touch"]}],
+                actor="tests",
+            ),
+        )
+        # The watcher's next check (every second in the suite) finds the URI gone.
+        assert await _wait_for(
+            lambda: ("resources/unsubscribe", "notes://8") in features_upstream.calls
+        )

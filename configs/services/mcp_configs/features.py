@@ -6,12 +6,16 @@ by URI or a resource template by its URI template; ``["*"]`` alone means all of 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from configs.models import Connection, ToolMapping
 from configs.selectors import MCP_CONNECTOR
 
 MAX_ENTRIES = 500
+# As for tool overrides (``validation``, which imports this module).
+PROMPT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+MAX_PROMPT_DESCRIPTION = 2000
 
 
 def _discovered(items: Any, key: str) -> set[str]:
@@ -69,8 +73,6 @@ def validate_prompt_overrides(
     raw: Any, *, prompts: list[str], connection: Connection, at: str, errors: dict[str, str]
 ) -> dict[str, dict[str, str]] | None:
     """``{prompt: {name?, description?}}`` for prompts this mapping exposes; None on errors."""
-    from .validation import MAX_OVERRIDE_DESCRIPTION, TOOL_NAME_RE
-
     if raw is None:
         return {}
     where = f"{at}.prompt_overrides"
@@ -94,15 +96,15 @@ def validate_prompt_overrides(
         clean: dict[str, str] = {}
         name, description = override.get("name"), override.get("description")
         if name not in (None, ""):
-            if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
+            if not isinstance(name, str) or not PROMPT_NAME_RE.match(name):
                 errors[f"{spot}.name"] = "1–128 characters: letters, digits, '_', '.', '-'"
                 ok = False
             else:
                 clean["name"] = name
         if description not in (None, ""):
-            if not isinstance(description, str) or len(description) > MAX_OVERRIDE_DESCRIPTION:
+            if not isinstance(description, str) or len(description) > MAX_PROMPT_DESCRIPTION:
                 errors[f"{spot}.description"] = (
-                    f"a string of at most {MAX_OVERRIDE_DESCRIPTION} characters"
+                    f"a string of at most {MAX_PROMPT_DESCRIPTION} characters"
                 )
                 ok = False
             else:
