@@ -37,6 +37,12 @@ class Connection(models.Model):
     # ({"discovery": {...}, "registration": {method, client_id, ...}}); bounded, never a secret
     # (a registered client secret lives in the vault). Written by the platform, not the admin.
     upstream_oauth = models.JSONField(default=dict, blank=True)
+    # Discovered with the tools (upstream MCP servers): MCP Prompt, Resource and
+    # ResourceTemplate objects, and the server's declared capabilities (subscribe, completions).
+    prompts = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=list, blank=True)
+    resource_templates = models.JSONField(default=list, blank=True)
+    upstream_capabilities = models.JSONField(default=dict, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -83,6 +89,12 @@ class ToolMapping(models.Model):
     overrides = models.JSONField(default=dict, blank=True)
     # {original_tool_name: calls per minute per end user}, e.g. {"gmail_send_email": 10}.
     tool_rate_limits = models.JSONField(default=dict, blank=True)
+    # The connection's prompts (by name) and resources (by URI or URI template) this config
+    # exposes; ``["*"]`` = all of them. Empty: none (default-deny, as for tools).
+    prompts = models.JSONField(default=list, blank=True)
+    resources = models.JSONField(default=list, blank=True)
+    # {original_prompt_name: {"name": exposed_name?, "description": exposed_description?}}
+    prompt_overrides = models.JSONField(default=dict, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

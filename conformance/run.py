@@ -113,7 +113,8 @@ def _provision_tenant() -> str:
 
 
 def _provision_config(upstream_url: str) -> tuple[str, str]:
-    """The ``mcp`` connection to the upstream, a config exposing all its tools, a token."""
+    """The ``mcp`` connection to the upstream, a config exposing all its tools, prompts and
+    resources, a token."""
     from django.db import connection
     from django_tenants.utils import tenant_context
 
@@ -138,8 +139,15 @@ def _provision_config(upstream_url: str) -> tuple[str, str]:
             raise SystemExit(f"the upstream's tools could not be synced: {error}")
         config = mcp_config_create(
             name="conformance",
-            description="Every tool of the conformance upstream server.",
-            mappings=[{"connection_name": CONNECTION, "tools": ["*"]}],
+            description="Every tool, prompt and resource of the conformance upstream server.",
+            mappings=[
+                {
+                    "connection_name": CONNECTION,
+                    "tools": ["*"],
+                    "prompts": ["*"],
+                    "resources": ["*"],
+                }
+            ],
             actor="conformance",
         )
         minted = session_token_mint(

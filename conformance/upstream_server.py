@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import io
+import json
 import os
 import struct
 import wave
@@ -28,14 +29,20 @@ import httpx
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
     MISSING_REQUIRED_CLIENT_CAPABILITY,
     AudioContent,
+    Completion,
+    CompletionArgument,
     EmbeddedResource,
+    EmptyResult,
     ImageContent,
+    SubscribeRequestParams,
     TextContent,
     TextResourceContents,
+    UnsubscribeRequestParams,
 )
 
 try:  # imported as conformance.upstream_server (tests) or run as a script (conformance/run.py)
@@ -60,6 +67,7 @@ def _wav() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+SIMPLE_PROMPT = "This is a simple prompt for testing."
 EXTRA_TOOL = "test_added_tool"
 # The suite's JSON Schema 2020-12 fixture (SEP-1613, SEP-2106): the listing must keep every
 # keyword, through the platform's sync and its tools/list, exactly as the upstream wrote it.
@@ -205,7 +213,101 @@ def build_server() -> MCPServer:
         raise ToolError("This tool needs elicitation, which this server cannot ask for here")
 
     add_relay_tools(server)
+    add_fixture_resources_and_prompts(server)
     return server
+
+
+def add_fixture_resources_and_prompts(server: MCPServer) -> None:
+    """The suite's fixture resources, resource template, prompts and completion.
+
+    What ``resources-*``, ``prompts-get-*`` and ``completion-complete`` read through the virtual
+    server (which exposes them all with ``"*"`` mappings); the texts are the suite's own.
+    """
+
+    @server.resource(
+        "test://static-text",
+        name="static-text",
+        description="A static text resource.",
+        mime_type="text/plain",
+    )
+    def static_text() -> str:
+        return "This is the content of the static text resource."
+
+    @server.resource(
+        "test://static-binary",
+        name="static-binary",
+        description="A static binary resource (a 1x1 PNG).",
+        mime_type="image/png",
+    )
+    def static_binary() -> bytes:
+        return base64.b64decode(PNG_1X1)
+
+    @server.resource(
+        "test://watched-resource",
+        name="watched-resource",
+        description="A resource clients may subscribe to.",
+        mime_type="text/plain",
+    )
+    def watched_resource() -> str:
+        return "Watched resource content."
+
+    @server.resource(
+        "test://template/{id}/data",
+        name="template-data",
+        description="Data for one id (a resource template).",
+        mime_type="application/json",
+    )
+    def template_data(id: str) -> str:  # noqa: A002 - the template's own variable name
+        return json.dumps({"id": id, "templateTest": True, "data": f"Data for ID: {id}"})
+
+    @server.prompt(name="test_simple_prompt", description="A simple prompt without arguments.")
+    def test_simple_prompt() -> list[UserMessage]:
+        return [UserMessage(content=TextContent(type="text", text=SIMPLE_PROMPT))]
+
+    @server.prompt(name="test_prompt_with_arguments", description="A prompt with two arguments.")
+    def test_prompt_with_arguments(arg1: str, arg2: str) -> list[UserMessage]:
+        text = f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+        return [UserMessage(content=TextContent(type="text", text=text))]
+
+    @server.prompt(
+        name="test_prompt_with_embedded_resource",
+        description="A prompt that embeds a resource.",
+    )
+    def test_prompt_with_embedded_resource(resourceUri: str) -> list[UserMessage]:  # noqa: N803
+        resource = TextResourceContents(
+            uri=resourceUri, mime_type="text/plain", text="Embedded resource content for testing."
+        )
+        return [
+            UserMessage(content=EmbeddedResource(type="resource", resource=resource)),
+            UserMessage(
+                content=TextContent(type="text", text="Please process the embedded resource above.")
+            ),
+        ]
+
+    @server.prompt(name="test_prompt_with_image", description="A prompt with an image.")
+    def test_prompt_with_image() -> list[UserMessage]:
+        return [
+            UserMessage(content=ImageContent(type="image", data=PNG_1X1, mime_type="image/png")),
+            UserMessage(content=TextContent(type="text", text="Please analyze the image above.")),
+        ]
+
+    @server.completion()
+    async def complete(ref: object, argument: CompletionArgument, context: object) -> Completion:
+        options = ["paris", "park", "party", "test", "testValue1"]
+        matches = [option for option in options if option.startswith(argument.value)]
+        return Completion(values=matches, total=len(matches), has_more=False)
+
+    # The suite only checks that subscribing and unsubscribing answer {}; a real server would
+    # send notifications/resources/updated to the subscribed sessions.
+    async def on_subscribe(ctx: object, params: object) -> EmptyResult:
+        return EmptyResult()
+
+    server._lowlevel_server.add_request_handler(  # noqa: SLF001 - MCPServer has no decorator
+        "resources/subscribe", SubscribeRequestParams, on_subscribe
+    )
+    server._lowlevel_server.add_request_handler(  # noqa: SLF001
+        "resources/unsubscribe", UnsubscribeRequestParams, on_subscribe
+    )
 
 
 def main() -> None:

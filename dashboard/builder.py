@@ -6,7 +6,8 @@ estimate the page asks for as tools are ticked), and turned into the mappings th
 
 Form field names: ``all:<connection>`` (every tool, including future ones), ``tool:<connection>``
 (one value per ticked tool), ``oname:<connection>:<tool>`` and ``odesc:<connection>:<tool>``
-(overrides). Connection and tool names never contain ':'.
+(overrides). Connection and tool names never contain ':'. An upstream MCP connection's prompts
+and resources have rows and fields of their own (``builder_features``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,16 @@ from configs.models import Connection, McpConfig, ToolMapping
 from configs.selectors import connection_tools
 from configs.tools import config_mappings
 
+from .builder_features import (
+    FeatureRow,
+    chosen,
+    prompt_overrides,
+    prompt_rows,
+    read_prompt_overrides,
+    resource_rows,
+    set_prompt_overrides,
+    tick,
+)
 from .catalog import estimate_tokens
 
 ERROR_KEY_RE = re.compile(
@@ -64,10 +75,23 @@ class Panel:
     rows: list[ToolRow]
     all_tools: bool = False
     error: str = ""
+    # An upstream MCP connection's prompts and resources (``builder_features``).
+    prompts: list[FeatureRow] = field(default_factory=list)
+    resources: list[FeatureRow] = field(default_factory=list)
+    all_prompts: bool = False
+    all_resources: bool = False
 
     @property
     def included(self) -> bool:
-        return self.all_tools or any(r.checked for r in self.rows)
+        return (
+            self.all_tools
+            or any(r.checked for r in self.rows)
+            or any(r.checked for r in self.prompts + self.resources)
+        )
+
+    @property
+    def selected_features(self) -> list[FeatureRow]:
+        return [r for r in self.prompts + self.resources if r.checked]
 
     @property
     def selected(self) -> list[ToolRow]:
@@ -79,11 +103,14 @@ class Panel:
 
     @property
     def selected_tokens(self) -> int:
-        return sum(r.tokens for r in self.selected)
+        # Listed prompts and resources reach the agent too (prompts/list, resources/list).
+        return sum(r.tokens for r in self.selected) + sum(r.tokens for r in self.selected_features)
 
     @property
     def full_tokens(self) -> int:
-        return sum(r.full_tokens for r in self.rows)
+        return sum(r.full_tokens for r in self.rows) + sum(
+            r.tokens for r in self.prompts + self.resources
+        )
 
     def mapping(self) -> dict[str, Any]:
         overrides = {}
@@ -99,13 +126,19 @@ class Panel:
             if override:
                 overrides[row.name] = override
         tools = [ToolMapping.ALL_TOOLS] if self.all_tools else [r.name for r in self.selected]
-        limits = {r.name: r.rate_limit for r in self.selected if r.rate_limit not in (None, "")}
-        return {
+        mapping: dict[str, Any] = {
             "connection_name": self.connection.name,
             "tools": tools,
             "overrides": overrides,
-            "tool_rate_limits": limits,
+            "tool_rate_limits": {
+                r.name: r.rate_limit for r in self.selected if r.rate_limit not in (None, "")
+            },
         }
+        if self.prompts or self.resources:
+            mapping["prompts"] = chosen(self.prompts, self.all_prompts)
+            mapping["resources"] = chosen(self.resources, self.all_resources)
+            mapping["prompt_overrides"] = prompt_overrides(self.prompts)
+        return mapping
 
 
 @dataclass
@@ -173,7 +206,18 @@ def builder_from_post(data: Any, connections: Iterable[Connection]) -> Builder:
             row.override_description = data.get(f"odesc:{name}:{row.name}", "").strip()
             limit = data.get(f"orl:{name}:{row.name}", "").strip()
             row.rate_limit = int(limit) if limit.isdigit() else (limit or None)
-        panels.append(Panel(connection, rows, all_tools=bool(data.get(f"all:{name}"))))
+        panel = Panel(connection, rows, all_tools=bool(data.get(f"all:{name}")))
+        panel.prompts, panel.resources = prompt_rows(connection), resource_rows(connection)
+        tick(panel.prompts, data.getlist(f"prompt:{name}"))
+        read_prompt_overrides(panel.prompts, data, name)
+        tick(panel.resources, data.getlist(f"resource:{name}"))
+        panel.all_prompts = bool(data.get(f"allprompts:{name}"))
+        panel.all_resources = bool(data.get(f"allresources:{name}"))
+        if panel.all_prompts:
+            tick(panel.prompts, [ToolMapping.ALL_TOOLS])
+        if panel.all_resources:
+            tick(panel.resources, [ToolMapping.ALL_TOOLS])
+        panels.append(panel)
     return Builder(panels)
 
 
@@ -191,5 +235,11 @@ def builder_from_config(config: McpConfig | None, connections: Iterable[Connecti
                 row.override_name = override.get("name", "")
                 row.override_description = override.get("description", "")
                 row.rate_limit = (mapping.tool_rate_limits or {}).get(row.name)
-        panels.append(Panel(connection, rows, all_tools=all_tools))
+        panel = Panel(connection, rows, all_tools=all_tools)
+        panel.prompts, panel.resources = prompt_rows(connection), resource_rows(connection)
+        if mapping is not None:
+            panel.all_prompts = tick(panel.prompts, mapping.prompts)
+            set_prompt_overrides(panel.prompts, mapping.prompt_overrides)
+            panel.all_resources = tick(panel.resources, mapping.resources)
+        panels.append(panel)
     return Builder(panels)

@@ -303,6 +303,9 @@ class ConnectionToolsApi(TenantAPIView):
 class ConnectionSyncApi(TenantAPIView):
     class OutputSerializer(ConnectionOutput):
         tools = serializers.ListField(child=serializers.JSONField())
+        prompts = serializers.ListField(child=serializers.JSONField())
+        resources = serializers.ListField(child=serializers.JSONField())
+        resource_templates = serializers.ListField(child=serializers.JSONField())
 
     @extend_schema(
         request=None,
@@ -314,7 +317,16 @@ class ConnectionSyncApi(TenantAPIView):
         connection = connection_get(name=name)
         tools = connection_sync_tools(connection=connection, actor=self.actor)
         connection.refresh_from_db()
-        return Response({**ConnectionOutput(connection).data, "tools": tools})
+        return Response(
+            {
+                **ConnectionOutput(connection).data,
+                "tools": tools,
+                # What the sync discovered besides tools (upstream MCP servers; else empty).
+                "prompts": connection.prompts or [],
+                "resources": connection.resources or [],
+                "resource_templates": connection.resource_templates or [],
+            }
+        )
 
 
 class OpenApiPreviewApi(TenantAPIView):

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from configs.features import config_exposure
 from configs.models import McpConfig
 from configs.selectors import connection_list
 from configs.selectors_mcp import (
@@ -73,11 +74,15 @@ def server_list(request: HttpRequest) -> HttpResponse:
     rows = []
     for config in mcp_config_list():
         exposed = config_exposed_tools(config)
+        # Listed prompts and resources reach the agent too.
+        exposure = config_exposure(config)
+        features = exposure.prompts + exposure.resources + exposure.templates
         rows.append(
             {
                 "config": config,
                 "tools": len(exposed),
-                "tokens": sum(estimate_tokens(t.definition) for t in exposed),
+                "tokens": sum(estimate_tokens(t.definition) for t in exposed)
+                + sum(estimate_tokens(f.definition) for f in features),
                 "url": mcp_server_url(tenant_slug=slug, config=config),
             }
         )

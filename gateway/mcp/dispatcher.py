@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from . import features, subscribing
 from .context import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE_VERSION,
@@ -35,6 +36,7 @@ from .context import (
     find_tools,
     lookup_tool,
 )
+from .features import exposure_capabilities
 from .jsonrpc import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
@@ -75,15 +77,10 @@ def server_info() -> dict[str, str]:
     return {"name": SERVER_NAME, "title": "vmcp virtual MCP server", "version": SERVER_VERSION}
 
 
-def server_capabilities() -> dict[str, Any]:
-    # A virtual server exposes tools. Prompts and resources are declared with empty lists so
-    # generic clients that probe them get a well-formed answer rather than an error.
-    return {
-        "tools": {"listChanged": True},
-        "prompts": {},
-        "resources": {},
-        "logging": {},
-    }
+def server_capabilities(features: dict[str, Any] | None = None) -> dict[str, Any]:
+    # Tools always; prompts, resources and completions only when the config's mappings expose
+    # some (``features.exposure_capabilities``), so a client is not told of what is not there.
+    return {"tools": {"listChanged": True}, **(features or {}), "logging": {}}
 
 
 def instructions_for(principal: Principal) -> str | None:
@@ -97,10 +94,12 @@ def negotiate_version(requested: Any) -> str:
     return LATEST_HANDSHAKE_VERSION
 
 
-def initialize_result(principal: Principal, requested_version: Any) -> dict[str, Any]:
+def initialize_result(
+    principal: Principal, requested_version: Any, features: dict[str, Any] | None = None
+) -> dict[str, Any]:
     result: dict[str, Any] = {
         "protocolVersion": negotiate_version(requested_version),
-        "capabilities": server_capabilities(),
+        "capabilities": server_capabilities(features),
         "serverInfo": server_info(),
     }
     instructions = instructions_for(principal)
@@ -131,7 +130,7 @@ async def _ping(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
 async def _discover(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     result: dict[str, Any] = {
         "supportedVersions": list(SUPPORTED_VERSIONS),
-        "capabilities": server_capabilities(),
+        "capabilities": server_capabilities(await exposure_capabilities(ctx.principal)),
         "serverInfo": server_info(),
         "ttlMs": LIST_TTL_MS,
         "cacheScope": CACHE_SCOPE,
@@ -218,37 +217,34 @@ async def _record_listing(principal: Principal, definitions: list[Any], total: i
     )
 
 
-async def _prompts_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    if params.get("cursor") is not None:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    return _cache_hints({"prompts": []}, ctx)
-
-
-async def _resources_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    if params.get("cursor") is not None:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    return _cache_hints({"resources": []}, ctx)
-
-
-async def _resource_templates_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    if params.get("cursor") is not None:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    return _cache_hints({"resourceTemplates": []}, ctx)
-
-
-async def _resources_read(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    raise JsonRpcError(INVALID_PARAMS, "Resource not found", {"uri": params.get("uri")})
-
-
 Handler = Callable[[dict[str, Any], RequestContext], Awaitable[dict[str, Any]]]
+
+
+def _with_cache_hints(handler: Handler) -> Handler:
+    """A list handler whose 2026-07-28 result carries the same cache hints as ``tools/list``."""
+
+    async def listed(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        return _cache_hints(await handler(params, ctx), ctx)
+
+    return listed
+
 
 _SHARED: dict[str, Handler] = {
     "tools/list": _tools_list,
     "tools/call": tools_call,
-    "prompts/list": _prompts_list,
-    "resources/list": _resources_list,
-    "resources/templates/list": _resource_templates_list,
-    "resources/read": _resources_read,
+    "prompts/list": _with_cache_hints(features.prompts_list),
+    "prompts/get": features.prompts_get,
+    "resources/list": _with_cache_hints(features.resources_list),
+    "resources/templates/list": _with_cache_hints(features.resource_templates_list),
+    "resources/read": features.resources_read,
+    "completion/complete": features.completion_complete,
 }
-_LEGACY_METHODS: dict[str, Handler] = {**_SHARED, "ping": _ping, "logging/setLevel": _set_level}
+_LEGACY_METHODS: dict[str, Handler] = {
+    **_SHARED,
+    "ping": _ping,
+    "logging/setLevel": _set_level,
+    # 2026-07-28 has no resources/subscribe (subscriptions/listen replaces it).
+    "resources/subscribe": subscribing.resources_subscribe,
+    "resources/unsubscribe": subscribing.resources_unsubscribe,
+}
 _MODERN_METHODS: dict[str, Handler] = {**_SHARED, "server/discover": _discover}

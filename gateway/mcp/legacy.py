@@ -12,8 +12,9 @@ from channels.exceptions import StopConsumer
 
 from vmcp_platform.errors import RateLimited, ServiceUnavailable, ValidationFailed
 
-from . import limits, relay, sessions, streams
+from . import limits, relay, sessions, streams, subscriptions
 from .dispatcher import HANDSHAKE_VERSIONS, RequestContext, initialize_result, negotiate_version
+from .features import exposure_capabilities
 from .http import accepts
 from .jsonrpc import (
     INVALID_PARAMS,
@@ -67,7 +68,9 @@ class LegacyWire:
             ) from None
         except RateLimited as exc:
             raise limits.rate_limit_refusal(exc, message.id) from None
-        result = initialize_result(self.principal, requested)
+        result = initialize_result(
+            self.principal, requested, await exposure_capabilities(self.principal)
+        )
         await self._send_result(message.id, result, {"Mcp-Session-Id": session.id})
 
     async def _session_for(self, session_id: str, request_id: Any = None) -> sessions.McpSession:
@@ -126,6 +129,8 @@ class LegacyWire:
         def frame_for(event: dict[str, Any]) -> bytes | None:
             if event.get("type") == streams.TOOLS_CHANGED:
                 return sse_event(notification_message("notifications/tools/list_changed"))
+            if event.get("type") == subscriptions.RESOURCE_UPDATED:
+                return subscriptions.updated_frame(event)
             return None
 
         async def still_valid() -> bool:
@@ -144,7 +149,10 @@ class LegacyWire:
                 send=self.send,
                 receive=self._receive,
                 headers=SSE_HEADERS + encode_headers({"Mcp-Session-Id": session.id}),
-                groups=self._stream_groups(),
+                groups=[
+                    *self._stream_groups(),
+                    subscriptions.session_group(self.tenant.schema_name, session.id),
+                ],
                 first_frames=[],
                 frame_for=frame_for,
                 still_valid=still_valid,

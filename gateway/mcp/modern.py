@@ -6,6 +6,7 @@ A mixin of ``McpConsumer``: it uses the consumer's request state (``headers``, `
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from channels.exceptions import StopConsumer
@@ -17,7 +18,7 @@ from mcp.shared.inbound import (
 
 from vmcp_platform.sanitize import wire_json
 
-from . import limits, streams
+from . import limits, streams, subscribing, subscriptions
 from .context import find_tool
 from .dispatcher import MODERN_VERSIONS, RequestContext
 from .jsonrpc import (
@@ -120,33 +121,56 @@ class ModernWire:
             raise HttpRefusal(406, "Not acceptable: subscriptions/listen needs text/event-stream")
         requested = message.params.get("notifications")
         requested = requested if isinstance(requested, dict) else {}
-        honored = {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
-        sub_meta = {SUBSCRIPTION_ID_META_KEY: message.id}
-        ack = notification_message(
-            "notifications/subscriptions/acknowledged",
-            {"notifications": honored, "_meta": sub_meta},
+        honored: dict[str, Any] = (
+            {"toolsListChanged": True} if requested.get("toolsListChanged") is True else {}
         )
+        sub_meta = {SUBSCRIPTION_ID_META_KEY: message.id}
+        groups = self._stream_groups()
 
         def frame_for(event: dict[str, Any]) -> bytes | None:
             if event.get("type") == streams.TOOLS_CHANGED and honored.get("toolsListChanged"):
                 return sse_event(
                     notification_message("notifications/tools/list_changed", {"_meta": sub_meta})
                 )
+            if event.get("type") == subscriptions.RESOURCE_UPDATED and watched:
+                uri = event.get("uri")
+                if isinstance(uri, str):
+                    params = {"uri": uri, "_meta": sub_meta}
+                    return sse_event(
+                        notification_message("notifications/resources/updated", params)
+                    )
             return None
 
         async with self._stream_slot(message.id):
-            await streams.run_stream(
-                send=self.send,
-                receive=self._receive,
-                headers=SSE_HEADERS,
-                groups=self._stream_groups(),
-                first_frames=[sse_event(ack)],
-                frame_for=frame_for,
-                still_valid=self._token_still_valid,
-                final_frame=lambda: sse_event(
-                    error_message(message.id, self.stream_error)
-                    if self.stream_error is not None
-                    else result_message(message.id, {"_meta": sub_meta, "resultType": "complete"})
-                ),
+            # Upstream resource watches owned by this stream (``subscribing.listen_watch``).
+            listen_id = f"listen-{secrets.token_urlsafe(12)}"
+            watched = await subscribing.listen_watch(
+                ctx, requested.get("resourceSubscriptions"), listen_id
             )
+            if watched:
+                honored["resourceSubscriptions"] = watched
+                groups = [*groups, subscriptions.session_group(self.tenant.schema_name, listen_id)]
+            ack = notification_message(
+                "notifications/subscriptions/acknowledged",
+                {"notifications": honored, "_meta": sub_meta},
+            )
+            try:
+                await streams.run_stream(
+                    send=self.send,
+                    receive=self._receive,
+                    headers=SSE_HEADERS,
+                    groups=groups,
+                    first_frames=[sse_event(ack)],
+                    frame_for=frame_for,
+                    still_valid=self._token_still_valid,
+                    final_frame=lambda: sse_event(
+                        error_message(message.id, self.stream_error)
+                        if self.stream_error is not None
+                        else result_message(
+                            message.id, {"_meta": sub_meta, "resultType": "complete"}
+                        )
+                    ),
+                )
+            finally:
+                await subscribing.listen_unwatch(ctx, watched, listen_id)
         raise StopConsumer()

@@ -272,6 +272,9 @@ VMCP_MCP_SESSIONS_PER_TENANT = env_int("VMCP_MCP_SESSIONS_PER_TENANT", 5000)
 VMCP_MCP_STREAMS_PER_TOKEN = env_int("VMCP_MCP_STREAMS_PER_TOKEN", 8)
 VMCP_MCP_STREAMS_PER_TENANT = env_int("VMCP_MCP_STREAMS_PER_TENANT", 500)
 VMCP_MCP_STREAM_SLOT_LEASE_SECONDS = env_int("VMCP_MCP_STREAM_SLOT_LEASE_SECONDS", 60)
+# How often a resource subscription's upstream watcher re-checks that its session, token,
+# mapping and the user's account still allow it (it ends, unsubscribing upstream, if not).
+VMCP_MCP_SUBSCRIPTION_CHECK_SECONDS = env_int("VMCP_MCP_SUBSCRIPTION_CHECK_SECONDS", 15)
 # initialize and server/discover, per token and per tenant (GCRA, like tool calls).
 VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TOKEN = env_int("VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TOKEN", 60)
 VMCP_MCP_HANDSHAKES_PER_MINUTE_PER_TENANT = env_int(

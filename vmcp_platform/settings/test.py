@@ -19,3 +19,6 @@ if _live_database:
 # A suite's daphne may check its streams more often than production does (fail-closed tests).
 if os.environ.get("VMCP_MCP_STREAM_HEARTBEAT_SECONDS"):
     VMCP_MCP_STREAM_HEARTBEAT_SECONDS = float(os.environ["VMCP_MCP_STREAM_HEARTBEAT_SECONDS"])
+
+# Resource-subscription watchers re-check often, so revocation tests end them quickly.
+VMCP_MCP_SUBSCRIPTION_CHECK_SECONDS = 1

@@ -10,7 +10,8 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from configs.models import McpConfig
+from configs.models import McpConfig, ToolMapping
+from configs.selectors import MCP_CONNECTOR
 from configs.selectors_mcp import mcp_config_get, mcp_config_list, mcp_server_url
 from configs.services.mcp_configs import (
     mcp_config_create,
@@ -28,21 +29,28 @@ from .serializers import ConfigOutput, ConfigPage, MappingsField, PageQuery, iso
 CONFIG_ORDER: OrderFields = (("name", ASC),)  # names are unique
 
 
+def mapping_body(mapping: ToolMapping) -> dict[str, Any]:
+    body = {
+        "connection_name": mapping.connection.name,
+        "tools": mapping.tools,
+        "overrides": mapping.overrides,
+        "tool_rate_limits": mapping.tool_rate_limits,
+    }
+    # Only an upstream MCP connection has prompts and resources to expose.
+    if mapping.prompts or mapping.resources or mapping.connection.connector == MCP_CONNECTOR:
+        body["prompts"] = mapping.prompts or []
+        body["resources"] = mapping.resources or []
+        body["prompt_overrides"] = mapping.prompt_overrides or {}
+    return body
+
+
 def config_body(config: McpConfig, tenant_slug: str) -> dict[str, Any]:
     mappings = list(config.mappings.all())
     return {
         "id": str(config.pk),
         "name": config.name,
         "description": config.description,
-        "connection_tool_mappings": [
-            {
-                "connection_name": m.connection.name,
-                "tools": m.tools,
-                "overrides": m.overrides,
-                "tool_rate_limits": m.tool_rate_limits,
-            }
-            for m in mappings
-        ],
+        "connection_tool_mappings": [mapping_body(m) for m in mappings],
         "rate_limit_per_minute": config.rate_limit_per_minute,
         "tool_count": len(config_exposed_tools(config)),
         "mcp_server_url": mcp_server_url(tenant_slug=tenant_slug, config=config),

@@ -48,6 +48,23 @@ class MappingSerializer(serializers.Serializer):
         help_text="Per original tool name: calls per minute per end user on this server "
         '(e.g. {"gmail_send_email": 10}).',
     )
+    prompts = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text='Upstream MCP connections: prompt names the agent may list and get, or ["*"].'
+        " Default: none.",
+    )
+    prompt_overrides = serializers.DictField(
+        child=OverrideSerializer(),
+        required=False,
+        help_text="Per original prompt name: the name/description the agent sees instead.",
+    )
+    resources = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Upstream MCP connections: resource URIs or URI templates the agent may list"
+        ' and read, or ["*"]. Default: none.',
+    )
 
 
 @extend_schema_field(MappingSerializer(many=True))

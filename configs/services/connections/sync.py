@@ -1,4 +1,4 @@
-"""Tool discovery for upstream MCP server connections (``tools/list``), audited either way."""
+"""Tool (and prompt/resource) discovery for upstream MCP server connections, audited either way."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from vmcp_platform.egress import UnsafeUrl, check_url
 from vmcp_platform.errors import ApplicationError, ProviderError
 
 from .changes import announce_configs, tools_diff
+from .features import discover_features, features_counts, features_store
 
 
 def connection_sync_tools(
@@ -39,9 +40,10 @@ def connection_sync_tools(
         check_url(server_url, field="server_url")
         # Sync ORM callers (REST views, Celery) reach the async client through its own loop.
         tools = async_to_sync(mcp_upstream.list_tools)(server_url=server_url, headers=headers)
+        features = discover_features(server_url=server_url, headers=headers)
         error: ApplicationError | None = None
     except (ProviderError, UnsafeUrl) as exc:
-        tools, error = [], exc
+        tools, features, error = [], {}, exc
     with transaction.atomic():
         connection = Connection.objects.select_for_update().get(pk=connection.pk)
         if error is not None:
@@ -69,8 +71,10 @@ def connection_sync_tools(
             connection.tools = tools
             connection.tools_synced_at = timezone.now()
             connection.last_error = ""
+            feature_fields = features_store(connection, features)
             connection.save(
                 update_fields=[
+                    *feature_fields,
                     "tools",
                     "tools_synced_at",
                     "tools_changes",
@@ -84,7 +88,11 @@ def connection_sync_tools(
                 event_type=EventType.CONNECTION_SYNCED,
                 actor=actor,
                 connection_name=connection.name,
-                extra={"tools": len(tools), **connection.tools_changes},
+                extra={
+                    "tools": len(tools),
+                    **features_counts(connection),
+                    **connection.tools_changes,
+                },
             )
     if error is not None:
         raise ProviderError(

@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from configs.models import NAME_VALIDATOR, Connection, ToolMapping
 from configs.selectors import connection_tools
 
+from .features import validate_feature_list, validate_prompt_overrides
+
 MAX_MAPPINGS = 25
 MAX_DESCRIPTION = 2000
 MAX_OVERRIDE_DESCRIPTION = 2000
@@ -32,6 +34,9 @@ class ValidatedMapping:
     overrides: dict[str, dict[str, str]]
     # {original tool name: calls per minute per end user}
     tool_rate_limits: dict[str, int] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)
+    prompt_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def check_name(name: Any, errors: dict[str, str]) -> None:
@@ -78,9 +83,20 @@ def validate_mappings(raw: Any, errors: dict[str, str]) -> list[ValidatedMapping
     for index, entry in enumerate(raw):
         at = f"{FIELD}[{index}]"
         if not isinstance(entry, dict):
-            errors[at] = "must be an object {connection_name, tools, overrides}"
+            errors[at] = (
+                "must be an object {connection_name, tools, overrides, tool_rate_limits, prompts,"
+                " resources, prompt_overrides}"
+            )
             continue
-        unknown = set(entry) - {"connection_name", "tools", "overrides", "tool_rate_limits"}
+        unknown = set(entry) - {
+            "connection_name",
+            "tools",
+            "overrides",
+            "prompts",
+            "resources",
+            "prompt_overrides",
+            "tool_rate_limits",
+        }
         if unknown:
             errors[at] = f"unknown field(s): {', '.join(sorted(map(str, unknown)))}"
             continue
@@ -112,8 +128,23 @@ def _validate_one(
     exposed: dict[str, tuple[str, str]],
 ) -> ValidatedMapping | None:
     available = {t["name"]: t for t in connection_tools(connection)}
+    prompts = validate_feature_list(
+        entry.get("prompts"), kind="prompts", connection=connection, at=at, errors=errors
+    )
+    resources = validate_feature_list(
+        entry.get("resources"), kind="resources", connection=connection, at=at, errors=errors
+    )
+    if prompts is None or resources is None:
+        return None
+    prompt_overrides = validate_prompt_overrides(
+        entry.get("prompt_overrides"), prompts=prompts, connection=connection, at=at, errors=errors
+    )
+    if prompt_overrides is None:
+        return None
     tools = entry.get("tools")
-    if not isinstance(tools, list) or not tools:
+    if tools is None and (prompts or resources):
+        tools = []  # a mapping for an upstream's prompts or resources only
+    if not isinstance(tools, list) or not (tools or prompts or resources):
         errors[f"{at}.tools"] = 'a non-empty list of tool names, or ["*"] for all'
         return None
     ok = True
@@ -164,6 +195,9 @@ def _validate_one(
         tools=[ToolMapping.ALL_TOOLS] if exposes_all else chosen,
         overrides=overrides,
         tool_rate_limits=tool_limits,
+        prompts=prompts,
+        resources=resources,
+        prompt_overrides=prompt_overrides,
     )
 
 

@@ -101,6 +101,9 @@ def mcp_config_update(
                     "tools": m.tools,
                     "overrides": m.overrides,
                     "tool_rate_limits": m.tool_rate_limits,
+                    "prompts": m.prompts,
+                    "resources": m.resources,
+                    "prompt_overrides": m.prompt_overrides,
                 }
                 for m in validated
             }
@@ -144,6 +147,9 @@ def _store_mappings(config: McpConfig, mappings: list[ValidatedMapping]) -> None
             tools=m.tools,
             overrides=m.overrides,
             tool_rate_limits=m.tool_rate_limits,
+            prompts=m.prompts,
+            resources=m.resources,
+            prompt_overrides=m.prompt_overrides,
             position=position,
         )
         for position, m in enumerate(mappings)
@@ -156,6 +162,9 @@ def _stored_state(config: McpConfig) -> dict[str, dict[str, Any]]:
             "tools": m.tools,
             "overrides": m.overrides,
             "tool_rate_limits": m.tool_rate_limits,
+            "prompts": m.prompts,
+            "resources": m.resources,
+            "prompt_overrides": m.prompt_overrides,
         }
         for m in ToolMapping.objects.filter(config=config).select_related("connection")
     }
@@ -203,6 +212,23 @@ def _diff_mappings(
     )
     if limits:
         changes["tool_rate_limits_changed"] = limits
+    for kind in ("prompts", "resources"):
+        was = {f"{c}.{x}" for c, s in before.items() for x in s.get(kind) or []}
+        now = {f"{c}.{x}" for c, s in after.items() for x in s.get(kind) or []}
+        if now - was:
+            changes[f"{kind}_added"] = sorted(now - was)
+        if was - now:
+            changes[f"{kind}_removed"] = sorted(was - now)
+    renamed = sorted(
+        f"{c}.{p}"
+        for c in set(before) | set(after)
+        for p in set(before.get(c, {}).get("prompt_overrides") or {})
+        | set(after.get(c, {}).get("prompt_overrides") or {})
+        if (before.get(c, {}).get("prompt_overrides") or {}).get(p)
+        != (after.get(c, {}).get("prompt_overrides") or {}).get(p)
+    )
+    if renamed:
+        changes["prompt_overrides_changed"] = renamed
     order_before = [c for c in before if c in after]
     order_after = [c for c in after if c in before]
     if order_before != order_after and not added and not removed:
