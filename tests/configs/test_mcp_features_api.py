@@ -81,6 +81,7 @@ def test_a_mapping_allows_prompts_and_resources_by_name_uri_and_template(acme, a
             "connection_name": "remote",
             "tools": ["echo"],
             "overrides": {},
+            "tool_rate_limits": {},
             "prompts": ["greet"],
             "resources": ["memo://mine", "notes://{note_id}"],
             "prompt_overrides": {},
