@@ -23,7 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
 
-from connectors import mcp_pool
+from connectors import mcp_direct, mcp_pool
 from connectors.base import ToolResult
 from connectors.mcp_common import eras, known_era, provider_error, remember_era
 from vmcp_platform.egress import upstream as egress
@@ -37,6 +37,8 @@ LogCallback = Callable[[dict[str, Any]], Awaitable[None]]
 DEFAULT_TIMEOUT_SECONDS = 30.0
 MAX_TOOL_PAGES = 50
 MAX_TOOLS = 2000
+
+
 def forget_servers() -> None:
     """Forget remembered eras and pooled connections (tests; an upstream that was replaced)."""
     mcp_pool.forget()
@@ -127,6 +129,7 @@ async def call_tool(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     log_callback: LogCallback | None = None,
     session_scope: str | None = None,
+    tool: dict[str, Any] | None = None,
 ) -> ToolResult:
     """Call one tool; the server's result (including ``isError``) passes through unchanged.
 
@@ -134,7 +137,22 @@ async def call_tool(
     ``logger``, ``data``) for this call. 2026-07-28 servers only log for requests that opt in,
     so the call opts in at "debug" and the callback filters by the agent's own level;
     handshake-era servers log unconditionally.
+
+    ``tool`` (its catalogue definition) lets a plain call on the 2026-07-28 wire skip the SDK
+    session: one JSON-RPC POST (``mcp_direct``), same SSRF check, bounds and error messages.
     """
+    if progress_callback is None and log_callback is None and mcp_direct.eligible(server_url, tool):
+        assert tool is not None
+        await _precheck(server_url)
+        raw = await mcp_direct.call_tool(
+            server_url=server_url,
+            headers=headers,
+            name=name,
+            arguments=arguments,
+            tool=tool,
+            timeout=timeout,
+        )
+        return _raw_tool_result(raw)
     if log_callback is None and session_scope is not None:
         # The execution path: a persistent session (see ``mcp_pool``) that only calls of the
         # same ``session_scope`` (tenant, connection, end user) share; same checks and bounds.
@@ -168,3 +186,19 @@ async def call_tool(
         structured=result.structured_content,
         is_error=bool(result.is_error),
     )
+
+
+def _raw_tool_result(raw: dict[str, Any]) -> ToolResult:
+    """A plain call's wire result as a ``ToolResult``; blocks and structured content unchanged."""
+    if raw.get("resultType", "complete") != "complete":
+        # What the SDK session does with it too (it does not relay input requests).
+        raise ProviderError("the upstream MCP server asked for input, which is not relayed")
+    content = raw.get("content", [])
+    structured = raw.get("structuredContent")
+    if (
+        not isinstance(content, list)
+        or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content)
+        or not (structured is None or isinstance(structured, dict))
+    ):
+        raise ProviderError("the upstream MCP server returned a malformed tools/call result")
+    return ToolResult(content=content, structured=structured, is_error=bool(raw.get("isError")))

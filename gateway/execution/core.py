@@ -238,6 +238,7 @@ async def tool_execute(
                 credential,
                 prepared.urls,
                 progress_callback,
+                definition=definition,
                 log_callback=log_callback,
                 # One upstream session per tenant, connection and end user, never shared wider.
                 session_scope=f"{tenant.schema_name}:{connection.pk}:{identifier}",
@@ -306,6 +307,7 @@ async def _run(
     urls: dict[str, Any],
     progress_callback: ProgressCallback | None,
     *,
+    definition: dict[str, Any] | None = None,
     log_callback: ProgressCallback | None = None,
     session_scope: str | None = None,
 ) -> ToolResult:
@@ -321,6 +323,7 @@ async def _run(
             timeout=call_timeout(),
             log_callback=log_callback,
             session_scope=session_scope,
+            tool=definition,
         )
     if connection.connector == OPENAPI_CONNECTOR:
         return await _run_openapi(connection, tool_name, arguments, credential.value)

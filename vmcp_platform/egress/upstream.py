@@ -114,3 +114,27 @@ def upstream_client(
         follow_redirects=False,
     )
     return client, guard
+
+
+async def upstream_post(
+    url: str, *, headers: Mapping[str, str], content: bytes, timeout: float
+) -> tuple[httpx2.Response, SizeGuard]:
+    """One POST on this loop's shared guarded transport, without a client around it.
+
+    For ``connectors.mcp_rpc`` (a plain JSON-RPC call costs less than building an
+    ``AsyncClient`` for it): the same guard as ``upstream_client`` (SSRF check at connect time,
+    identity encoding asked and compressed bodies refused, the size cap while streaming, the
+    traceparent), no redirects (a transport never follows them) and no proxy. The caller reads
+    the streamed body and must ``aclose()`` the response.
+    """
+    guard = SizeGuard(shared_transport(), max_response_bytes())
+    request = httpx2.Request(
+        "POST",
+        url,
+        headers=headers,
+        content=content,
+        extensions={
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        },
+    )
+    return await guard.handle_async_request(request), guard
