@@ -17,6 +17,7 @@ from django.conf import settings
 
 from vmcp_platform.observability import tracing
 
+from . import http1
 from .backends import guarded_httpx2_transport
 from .clients import ask_uncompressed, is_compressed
 
@@ -98,6 +99,7 @@ def shared_transport() -> httpx2.AsyncBaseTransport:
 
 def forget_transports() -> None:
     _transports.clear()
+    http1.forget()
 
 
 def upstream_client(
@@ -118,23 +120,14 @@ def upstream_client(
 
 async def upstream_post(
     url: str, *, headers: Mapping[str, str], content: bytes, timeout: float
-) -> tuple[httpx2.Response, SizeGuard]:
-    """One POST on this loop's shared guarded transport, without a client around it.
+) -> tuple[http1.Response, http1.Guard]:
+    """One POST to an upstream MCP server on this loop's pooled HTTP/1.1 connections.
 
-    For ``connectors.mcp_rpc`` (a plain JSON-RPC call costs less than building an
-    ``AsyncClient`` for it): the same guard as ``upstream_client`` (SSRF check at connect time,
+    For ``connectors.mcp_rpc`` (a plain JSON-RPC call costs a fraction of httpx2's per-request
+    work there): the same guarantees as ``upstream_client`` (SSRF check at connect time,
     identity encoding asked and compressed bodies refused, the size cap while streaming, the
-    traceparent), no redirects (a transport never follows them) and no proxy. The caller reads
-    the streamed body and must ``aclose()`` the response.
+    traceparent, no redirects, no proxy); see ``http1``. ``timeout`` bounds the connect; the
+    caller bounds the whole exchange. The caller reads ``stream`` and must ``aclose()``.
     """
-    guard = SizeGuard(shared_transport(), max_response_bytes())
-    request = httpx2.Request(
-        "POST",
-        url,
-        headers=headers,
-        content=content,
-        extensions={
-            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
-        },
-    )
-    return await guard.handle_async_request(request), guard
+    async with asyncio.timeout(timeout):
+        return await http1.post(url, headers=headers, content=content, limit=max_response_bytes())
