@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from mcp.shared.inbound import encode_header_value
 from connectors.mcp_common import provider_error
 from vmcp_platform.egress.upstream import upstream_post
 from vmcp_platform.errors import ProviderError
+from vmcp_platform.observability import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +78,47 @@ async def call(
 
     ``headers`` are the connection's own (its credential); they never reach an error message.
     """
+    if tracing.ENABLED:
+        with _client_span(method, params) as span_meta:
+            return await _call(
+                server_url, method, params, headers, timeout, protocol_version, on_notification,
+                span_meta,
+            )  # fmt: skip
+    return await _call(
+        server_url, method, params, headers, timeout, protocol_version, on_notification, {}
+    )
+
+
+@contextmanager
+def _client_span(method: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """As the SDK's dispatcher: a client span per request, its context in ``_meta`` (SEP-414;
+    the egress client mirrors it into the ``traceparent`` header)."""
+    from opentelemetry.propagate import inject
+    from opentelemetry.trace import SpanKind, get_tracer
+
+    target = params.get("name")
+    name = f"MCP send {method}{f' {target}' if isinstance(target, str) else ''}"
+    with get_tracer("vmcp.mcp_rpc").start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes={"mcp.method.name": method}
+    ):
+        carrier: dict[str, Any] = {}
+        inject(carrier)
+        yield carrier
+
+
+async def _call(
+    server_url: str,
+    method: str,
+    params: dict[str, Any],
+    headers: dict[str, str],
+    timeout: float,
+    protocol_version: str,
+    on_notification: Notification | None,
+    span_meta: dict[str, Any],
+) -> dict[str, Any]:
     request_id = next(_ids)
     meta = dict(params.get("_meta") or {})
+    meta.update(span_meta)
     meta["io.modelcontextprotocol/protocolVersion"] = protocol_version
     meta["io.modelcontextprotocol/clientInfo"] = CLIENT_INFO
     meta["io.modelcontextprotocol/clientCapabilities"] = CLIENT_CAPABILITIES

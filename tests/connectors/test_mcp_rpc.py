@@ -55,10 +55,11 @@ def json_upstream() -> Iterator[UpstreamServer]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh() -> Iterator[None]:
+async def _fresh() -> AsyncIterator[None]:
     mcp_upstream.forget_servers()
     yield
-    mcp_upstream.forget_servers()
+    mcp_upstream.forget_servers()  # in the test's loop: raw servers see their connections end
+    await asyncio.sleep(0.01)
 
 
 @pytest.fixture(params=["sse", "json"])
