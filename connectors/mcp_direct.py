@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from jsonschema import SchemaError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
@@ -30,12 +31,11 @@ MAX_PLANS = 1024
 
 
 class _Plan:
-    """What a tool's definition says about calling it plainly; computed once per definition."""
+    """What a tool's schemas say about calling it plainly; computed once per schema value."""
 
-    __slots__ = ("definition", "plain", "validator", "schema_error")
+    __slots__ = ("plain", "validator", "schema_error")
 
     def __init__(self, definition: dict[str, Any]) -> None:
-        self.definition = definition  # kept so that its id() is not reused while cached
         self.plain = not x_mcp_header_map(definition.get("inputSchema") or {})
         self.validator: Any = None
         self.schema_error = ""
@@ -49,18 +49,30 @@ class _Plan:
                 self.schema_error = str(exc)
 
 
-# id(definition) -> plan. The warm path's tool index hands the same definition object to every
-# call of a catalogue version, so this is computed once per version; a plan holds its
-# definition, so an id is never reused while its entry exists.
-_plans: dict[int, _Plan] = {}
+# id(definition) -> (definition, plan): the warm path's tool index hands the same definition
+# object to every call of a catalogue version, so this lookup is one dict access; the entry
+# holds its definition, so an id is never reused while the entry exists. Definitions built per
+# call (the ORM path) miss it and find their plan by the schemas' value instead.
+_plans: dict[int, tuple[dict[str, Any], _Plan]] = {}
+_by_schemas: dict[bytes, _Plan] = {}
 
 
 def _plan(definition: dict[str, Any]) -> _Plan:
-    plan = _plans.get(id(definition))
-    if plan is None or plan.definition is not definition:
-        if len(_plans) >= MAX_PLANS:
-            _plans.clear()
-        plan = _plans[id(definition)] = _Plan(definition)
+    entry = _plans.get(id(definition))
+    if entry is not None and entry[0] is definition:
+        return entry[1]
+    key = orjson.dumps(
+        [definition.get("inputSchema"), definition.get("outputSchema")],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    plan = _by_schemas.get(key)
+    if plan is None:
+        if len(_by_schemas) >= MAX_PLANS:
+            _by_schemas.clear()
+        plan = _by_schemas[key] = _Plan(definition)
+    if len(_plans) >= MAX_PLANS:
+        _plans.clear()
+    _plans[id(definition)] = (definition, plan)
     return plan
 
 

@@ -405,3 +405,14 @@ async def test_structured_content_is_checked_against_the_output_schema(
             tool=required,
         )  # fmt: skip
     assert "does not match its output schema (at (root): required)" in missing.value.message
+
+
+def test_a_tools_plan_is_made_once_per_schema_value() -> None:
+    schema = {"type": "object", "properties": {"result": {"type": "string"}}}
+    first = _echo_tool(outputSchema=schema)
+    plan = mcp_direct._plan(first)
+    assert mcp_direct._plan(first) is plan  # the same definition object: by identity
+    rebuilt = _echo_tool(outputSchema=dict(schema), description="per call")
+    assert mcp_direct._plan(rebuilt) is plan  # a definition built per call: by value
+    other = _echo_tool(outputSchema={"type": "object", "required": ["x"]})
+    assert mcp_direct._plan(other) is not plan
