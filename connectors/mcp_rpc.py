@@ -155,7 +155,8 @@ async def _call(
     except ProviderError:
         raise
     except Exception as exc:
-        raise provider_error(exc, guard=guard or _NO_GUARD, timeout=timeout) from None
+        guard = guard or getattr(exc, "guard", None) or _NO_GUARD
+        raise provider_error(exc, guard=guard, timeout=timeout) from None
     error = message.get("error")
     if error is not None:
         if not isinstance(error, dict) or not isinstance(error.get("code"), int):

@@ -293,6 +293,14 @@ async def test_a_jsonrpc_error_body_at_an_error_status_wins(raw: RawServer) -> N
     assert refused.value.details["jsonrpc_code"] == -32021
 
 
+async def test_a_compressed_answer_is_refused_and_said_so(raw: RawServer) -> None:
+    body = _http(200, "application/json", b"\x1f\x8b")
+    raw.chunks = [body.replace(b"content-length", b"content-encoding: gzip\r\ncontent-length")]
+    with pytest.raises(ProviderError) as refused:
+        await mcp_rpc.call(raw.url, "tools/call", ECHO, {}, timeout=5)
+    assert refused.value.message == "the upstream MCP server sent a compressed response; refused"
+
+
 async def test_non_json_and_nan_bodies_are_refused(raw: RawServer) -> None:
     raw.chunks = [_http(200, "application/json", b'{"jsonrpc":"2.0","id":1,"result":NaN}')]
     with pytest.raises(ProviderError):

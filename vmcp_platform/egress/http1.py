@@ -49,7 +49,7 @@ class Refused(httpx2.ConnectError, EgressRefused):
 
 
 class TooLarge(httpx2.ReadError):
-    pass
+    guard: Guard | None = None
 
 
 @dataclass(eq=False)
@@ -284,7 +284,9 @@ async def post(
     if encoding not in ("", "identity"):
         guard.compressed = True
         await response.aclose()
-        raise TooLarge("a compressed response was refused (identity was asked)")
+        refused = TooLarge("a compressed response was refused (identity was asked)")
+        refused.guard = guard  # the caller has no guard yet: it names the reason from this one
+        raise refused
     return response, guard
 
 
