@@ -23,7 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation, InputRequiredResult
 
-from connectors import mcp_pool
+from connectors import mcp_direct, mcp_pool
 from connectors.base import ToolResult
 from connectors.mcp_common import eras, known_era, provider_error, remember_era
 from connectors.mcp_relay import Relay, client_options, current, routed_options
@@ -144,6 +144,7 @@ async def call_tool(
     log_callback: LogCallback | None = None,
     session_scope: str | None = None,
     relay: Relay | None = None,
+    tool: dict[str, Any] | None = None,
 ) -> ToolResult:
     """Call one tool; the server's result (including ``isError``) passes through unchanged.
 
@@ -155,7 +156,29 @@ async def call_tool(
     ``relay`` (see ``mcp_relay``): the upstream may ask the agent's client for sampling,
     elicitation or roots during the call; on the 2026-07-28 wire an upstream
     ``InputRequiredResult`` comes back as ``ToolResult.input_required``.
+
+    ``tool`` (its catalogue definition) lets a plain call on the 2026-07-28 wire skip the SDK
+    session: one JSON-RPC POST (``mcp_direct``), same SSRF check, bounds and error messages.
+    A call that relays progress, logs or the upstream's requests keeps the SDK session, whose
+    callbacks do that work.
     """
+    if (
+        progress_callback is None
+        and log_callback is None
+        and relay is None
+        and mcp_direct.eligible(server_url, tool)
+    ):
+        assert tool is not None
+        await _precheck(server_url)
+        raw = await mcp_direct.call_tool(
+            server_url=server_url,
+            headers=headers,
+            name=name,
+            arguments=arguments,
+            tool=tool,
+            timeout=timeout,
+        )
+        return _raw_tool_result(raw)
 
     async def invoke(client: Client) -> Any:
         if relay is not None and relay.rounds:
@@ -228,3 +251,19 @@ async def client_session(
     (``manage.py mcp_client_check``)."""
     async with _session(server_url, headers, timeout) as (client, _):
         yield client
+
+
+def _raw_tool_result(raw: dict[str, Any]) -> ToolResult:
+    """A plain call's wire result as a ``ToolResult``; blocks and structured content unchanged."""
+    if raw.get("resultType", "complete") != "complete":
+        # What the SDK session does with it too (it does not relay input requests).
+        raise ProviderError("the upstream MCP server asked for input, which is not relayed")
+    content = raw.get("content", [])
+    structured = raw.get("structuredContent")
+    if (
+        not isinstance(content, list)
+        or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content)
+        or not (structured is None or isinstance(structured, dict))
+    ):
+        raise ProviderError("the upstream MCP server returned a malformed tools/call result")
+    return ToolResult(content=content, structured=structured, is_error=bool(raw.get("isError")))

@@ -173,7 +173,7 @@ def run_daphne(port: int | None = None, extra_env: dict[str, str] | None = None)
         [
             sys.executable,
             "-m",
-            "daphne",
+            "vmcp_platform.web",  # daphne on uvloop, as the launcher runs it
             "-b",
             "127.0.0.1",
             "-p",

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             "web": [
                 PY,
                 "-m",
-                "daphne",
+                "vmcp_platform.web",  # daphne on uvloop
                 "-b",
                 args.host,
                 "-p",

@@ -118,7 +118,9 @@ def web(
     """
     port = free_port()
     if kind == "daphne":
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP]
+        # As the launcher runs it: daphne on uvloop (VMCP_UVLOOP=false in env: plain asyncio).
+        command = [sys.executable, "-m", "vmcp_platform.web", "-b", "127.0.0.1", "-p", str(port)]
+        command.append(ASGI_APP)
     elif kind == "uvicorn":
         command = [
             sys.executable,

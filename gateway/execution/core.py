@@ -245,6 +245,7 @@ async def tool_execute(
                 credential,
                 prepared.urls,
                 progress_callback,
+                definition=definition,
                 log_callback=log_callback,
                 relay=relay,
                 # One upstream session per tenant, connection and end user, never shared wider.
@@ -324,6 +325,7 @@ async def _run(
     urls: dict[str, Any],
     progress_callback: ProgressCallback | None,
     *,
+    definition: dict[str, Any] | None = None,
     log_callback: ProgressCallback | None = None,
     session_scope: str | None = None,
     relay: Any = None,
@@ -341,6 +343,7 @@ async def _run(
             log_callback=log_callback,
             session_scope=session_scope,
             relay=relay,
+            tool=definition,
         )
     if connection.connector == OPENAPI_CONNECTOR:
         return await _run_openapi(connection, tool_name, arguments, credential.value)

@@ -17,6 +17,7 @@ from django.conf import settings
 
 from vmcp_platform.observability import tracing
 
+from . import http1
 from .backends import guarded_httpx2_transport
 from .clients import ask_uncompressed, is_compressed
 
@@ -106,6 +107,7 @@ def shared_transport() -> httpx2.AsyncBaseTransport:
 
 def forget_transports() -> None:
     _transports.clear()
+    http1.forget()
 
 
 def upstream_client(
@@ -122,3 +124,18 @@ def upstream_client(
         follow_redirects=False,
     )
     return client, guard
+
+
+async def upstream_post(
+    url: str, *, headers: Mapping[str, str], content: bytes, timeout: float
+) -> tuple[http1.Response, http1.Guard]:
+    """One POST to an upstream MCP server on this loop's pooled HTTP/1.1 connections.
+
+    For ``connectors.mcp_rpc`` (a plain JSON-RPC call costs a fraction of httpx2's per-request
+    work there): the same guarantees as ``upstream_client`` (SSRF check at connect time,
+    identity encoding asked and compressed bodies refused, the size cap while streaming, the
+    traceparent, no redirects, no proxy); see ``http1``. ``timeout`` bounds the connect; the
+    caller bounds the whole exchange. The caller reads ``stream`` and must ``aclose()``.
+    """
+    async with asyncio.timeout(timeout):
+        return await http1.post(url, headers=headers, content=content, limit=max_response_bytes())

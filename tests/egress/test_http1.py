@@ -1,0 +1,168 @@
+"""``vmcp_platform.egress.http1``, the pooled HTTP/1.1 client of plain upstream JSON-RPC POSTs.
+
+Against raw asyncio servers on loopback that write exactly the given bytes and count the
+connections they accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import pytest
+
+from vmcp_platform.egress import http1, refusal_of
+from vmcp_platform.egress.upstream import upstream_post
+
+
+class Server:
+    def __init__(self, answers: list[list[bytes]], *, close_after: bool = False) -> None:
+        self.answers = answers
+        self.close_after = close_after
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.port = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                self.requests.append(head + await reader.readexactly(length))
+                for part in self.answers[(len(self.requests) - 1) % len(self.answers)]:
+                    writer.write(part)
+                await writer.drain()
+                if self.close_after:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp?x=1"
+
+
+@pytest.fixture(autouse=True)
+async def _fresh() -> AsyncIterator[None]:
+    http1.forget()
+    yield
+    http1.forget()  # in the test's loop: the servers' handlers see their connections end
+    await asyncio.sleep(0.01)
+
+
+async def _serve(server: Server) -> AsyncIterator[Server]:
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+    server.port = listener.sockets[0].getsockname()[1]
+    try:
+        yield server
+    finally:
+        listener.close()
+
+
+async def _body(response: Any) -> bytes:
+    try:
+        return b"".join([chunk async for chunk in response.stream])
+    finally:
+        await response.aclose()
+
+
+def _json(body: bytes, extra: str = "") -> bytes:
+    return (
+        f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{extra}"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\n\r\n"
+)
+
+
+async def _post(server: Server, **headers: str) -> Any:
+    return await upstream_post(server.url, headers=headers, content=b"{}", timeout=5)
+
+
+async def test_keep_alive_connections_are_reused_and_bodies_read() -> None:
+    async for server in _serve(Server([[_json(b'{"a":1}')], [CHUNKED]])):
+        first, _ = await _post(server)
+        assert first.status_code == 200 and await _body(first) == b'{"a":1}'
+        second, _ = await _post(server)
+        assert await _body(second) == b"hello, world"
+        third, _ = await _post(server)
+        assert await _body(third) == b'{"a":1}'
+        assert server.connections == 1
+        assert server.requests[0].startswith(b"POST /mcp?x=1 HTTP/1.1\r\n")
+        assert b"host: 127.0.0.1:" in server.requests[0]
+        assert b"accept-encoding: identity" in server.requests[0]
+
+
+async def test_a_connection_the_server_closed_is_not_reused() -> None:
+    async for server in _serve(Server([[_json(b"{}")]], close_after=True)):
+        for _ in range(3):
+            response, _ = await _post(server)
+            assert await _body(response) == b"{}"
+            await asyncio.sleep(0.05)  # the peer's close reaches the idle connection
+        assert server.connections == 3
+
+
+async def test_a_response_not_read_to_its_end_closes_its_connection() -> None:
+    async for server in _serve(Server([[CHUNKED]])):
+        response, _ = await _post(server)
+        await response.aclose()
+        response, _ = await _post(server)
+        assert await _body(response) == b"hello, world"
+        assert server.connections == 2
+
+
+async def test_bodies_over_the_limit_are_cut_off(settings: Any) -> None:
+    settings.VMCP_UPSTREAM_MAX_RESPONSE_BYTES = 8
+    async for server in _serve(Server([[_json(b'{"a":"0123456789"}')], [CHUNKED]])):
+        for _ in range(2):  # declared length, then chunks
+            response, guard = await _post(server)
+            with pytest.raises(http1.TooLarge):
+                await _body(response)
+            assert guard.exceeded
+
+
+async def test_a_compressed_body_is_refused() -> None:
+    async for server in _serve(Server([[_json(b"xx", "content-encoding: gzip\r\n")]])):
+        with pytest.raises(http1.TooLarge):
+            await _post(server)
+
+
+async def test_a_redirect_is_returned_not_followed() -> None:
+    answer = (
+        b"HTTP/1.1 307 Temporary Redirect\r\n"
+        b"location: http://10.0.0.1/\r\ncontent-length: 0\r\n\r\n"
+    )
+    async for server in _serve(Server([[answer]])):
+        response, _ = await _post(server)
+        assert response.status_code == 307 and await _body(response) == b""
+        assert len(server.requests) == 1
+
+
+async def test_header_injection_is_refused() -> None:
+    async for server in _serve(Server([[_json(b"{}")]])):
+        with pytest.raises(httpx2.LocalProtocolError):
+            await _post(server, **{"X-Api-Key": "k\r\nX-Evil: 1"})
+        assert server.requests == []
+
+
+async def test_private_addresses_are_refused_at_connect(settings: Any) -> None:
+    settings.VMCP_SSRF_ALLOWED_HOSTS = []
+    async for server in _serve(Server([[_json(b"{}")]])):
+        with pytest.raises(httpx2.ConnectError) as refused:
+            await _post(server)
+        assert refusal_of(refused.value) is not None
+        assert server.connections == 0
+
+
+async def test_a_server_that_closes_without_answering_is_an_error() -> None:
+    async for server in _serve(Server([[b""]], close_after=True)):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            await _post(server)
