@@ -270,7 +270,9 @@ async def test_a_stream_that_ends_without_the_answer_is_an_error(raw: RawServer)
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        (401, "returned an error: Server returned an error response"),
+        # As the SDK path since OAuth upstreams: the status, so the account can be expired.
+        (401, "rejected the credential"),
+        (403, "refused access"),
         (404, "returned an error: Not Found"),
         (500, "returned an error: Server returned an error response"),
     ],
@@ -283,6 +285,8 @@ async def test_a_bare_http_error_reads_as_the_sdk_reports_it(
         await mcp_rpc.call(raw.url, "tools/call", ECHO, {"Authorization": "Bearer k"}, timeout=5)
     assert expected in refused.value.message
     assert "secret-ish" not in refused.value.message and "Bearer" not in refused.value.message
+    if status in (401, 403):
+        assert refused.value.provider_status == status
 
 
 async def test_a_jsonrpc_error_body_at_an_error_status_wins(raw: RawServer) -> None:
