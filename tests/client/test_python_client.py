@@ -282,6 +282,9 @@ def test_every_error_code_the_api_raises_has_its_own_class():
         "link_used",
         "link_revoked",
         "link_expired",
+        # The MCP endpoint's own (JSON-RPC errors and audit outcomes, never a REST answer).
+        "too_many_subscriptions",
+        "upstream_protocol_error",
     }
     pattern = re.compile(r'\bcode\s*=\s*"([a-z_0-9]+)"')
     raised: set[str] = set()
@@ -293,3 +296,47 @@ def test_every_error_code_the_api_raises_has_its_own_class():
     raised |= set(re.findall(r'^\s+code = "([a-z_0-9]+)"', base, re.M))
     missing = sorted(raised - not_api - set(ERRORS_BY_CODE))
     assert missing == [], f"no client exception class for: {missing}"
+
+
+def test_a_credential_move_is_refused_until_confirmed_and_a_preview_stores_nothing(
+    live_api, django_db_blocker
+):
+    from django_tenants.utils import tenant_context
+    from vmcp_client import CredentialsWouldMoveError
+
+    from accounts.services.accounts import account_get_or_create, account_store_api_key
+    from configs.models import Connection
+    from tests.connectors.openapi.support import PETSTORE, document
+
+    vmcp = _vmcp(live_api)
+    doc = document(PETSTORE)
+    vmcp.connections.create(
+        name="pets",
+        connector="openapi",
+        auth_type="api_key",
+        settings={
+            "document": doc,
+            "server_url": "http://127.0.0.1:9/v2",
+            "security_scheme": "api_key",
+        },
+    )
+    with django_db_blocker.unblock(), tenant_context(live_api.tenant):
+        connection = Connection.objects.get(name="pets")
+        account = account_get_or_create(connection=connection, identifier="alice", actor="t")
+        account_store_api_key(account=account, api_key="key-of-alice", actor="t")
+
+    smaller = {**doc, "paths": {k: v for k, v in doc["paths"].items() if k != "/pet/{petId}"}}
+    preview = vmcp.connections.preview_openapi("pets", {"document": smaller})
+    assert preview["removed"] and not preview["added"]
+    # Nothing stored by the preview: the removed tool is still there.
+    stored = vmcp.connections.tools("pets", limit=500)["data"]
+    assert set(preview["removed"]) <= {t["name"] for t in stored}
+
+    # Another host (both are allowed loopback names here): the users' keys would go there.
+    elsewhere = {"server_url": "http://localhost:9/v2"}
+    with pytest.raises(CredentialsWouldMoveError) as refused:
+        vmcp.connections.update("pets", settings=elsewhere)
+    assert refused.value.status == 409
+    assert vmcp.connections.get("pets")["settings"]["server_url"] == "http://127.0.0.1:9/v2"
+    moved = vmcp.connections.update("pets", settings=elsewhere, confirm_credential_move=True)
+    assert moved["settings"]["server_url"] == "http://localhost:9/v2"

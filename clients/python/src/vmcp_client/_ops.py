@@ -179,9 +179,24 @@ def get_connection(name: str) -> Op[Connection]:
 
 
 def update_connection(
-    name: str, settings: dict[str, Any] | None, secrets: dict[str, str] | None
+    name: str,
+    settings: dict[str, Any] | None,
+    secrets: dict[str, str] | None,
+    confirm_credential_move: bool = False,
 ) -> Op[Connection]:
-    return Op("PATCH", f"connections/{seg(name)}", json=body(settings=settings, secrets=secrets))
+    return Op(
+        "PATCH",
+        f"connections/{seg(name)}",
+        json=body(
+            settings=settings,
+            secrets=secrets,
+            confirm_credential_move=True if confirm_credential_move else None,
+        ),
+    )
+
+
+def preview_openapi(name: str, settings: dict[str, Any]) -> Op[dict[str, Any]]:
+    return Op("POST", f"connections/{seg(name)}/openapi/preview", json={"settings": settings})
 
 
 def delete_connection(name: str) -> Op[None]:

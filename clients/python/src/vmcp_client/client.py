@@ -257,8 +257,18 @@ class Connections(_Part):
         *,
         settings: dict[str, Any] | None = None,
         secrets: dict[str, str] | None = None,
+        confirm_credential_move: bool = False,
     ) -> Connection:
-        return self._client._run(ops.update_connection(name, settings, secrets))
+        """Change settings and/or secrets. A change that would send the credentials users
+        stored to another host raises ``CredentialsWouldMoveError`` unless
+        ``confirm_credential_move``."""
+        return self._client._run(
+            ops.update_connection(name, settings, secrets, confirm_credential_move)
+        )
+
+    def preview_openapi(self, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """What re-importing an openapi connection's document would change; stores nothing."""
+        return self._client._run(ops.preview_openapi(name, settings))
 
     def delete(self, name: str) -> None:
         self._client._run(ops.delete_connection(name))

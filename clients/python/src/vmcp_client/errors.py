@@ -197,6 +197,29 @@ class CredentialsWouldMoveError(ConflictError):
     code = "credentials_would_move"
 
 
+class UpstreamOAuthError(BadRequestError):
+    """vmcp could not discover or register with an upstream MCP server's authorization
+    server; the message names the step."""
+
+    code = "upstream_oauth_failed"
+
+
+class UpstreamOAuthRefusedError(UpstreamOAuthError):
+    code = "upstream_oauth_refused"
+
+
+class UpstreamOAuthResourceMismatchError(UpstreamOAuthError):
+    code = "upstream_oauth_resource_mismatch"
+
+
+class UpstreamOAuthIssuerMismatchError(UpstreamOAuthError):
+    code = "upstream_oauth_issuer_mismatch"
+
+
+class UpstreamOAuthNoRegistrationError(UpstreamOAuthError):
+    code = "upstream_oauth_no_registration"
+
+
 class TokenPredatesRevocationError(PermissionDeniedError):
     code = "token_predates_revocation"
 
