@@ -1,5 +1,5 @@
-# vmcp: one image for every process. The default command is the web process (daphne); the
-# worker, beat and the migration step run the same image with another command:
+# vmcp: one image for every process. The default command is the web process (daphne on
+# uvloop); the worker, beat and the migration step run the same image with another command:
 #   celery -A vmcp_platform worker -l info
 #   celery -A vmcp_platform beat -l info -s /tmp/celerybeat-schedule
 #   python manage.py migrate_schemas --executor=standard
@@ -49,4 +49,4 @@ EXPOSE 8000
 # Probes send Host: localhost (keep it in ALLOWED_HOSTS): Host validation guards the MCP endpoint.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': 'localhost'}), timeout=4)"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "vmcp_platform.asgi:application"]
+CMD ["python", "-m", "vmcp_platform.web", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "vmcp_platform.asgi:application"]
