@@ -6,7 +6,7 @@ The same as ``python -m daphne …`` (every argument is daphne's), except that t
 under daphne's Twisted reactor is uvloop's: daphne creates its loop at import time from the
 event loop policy, so the policy is set first. uvloop's loop runs the callbacks, tasks and
 socket I/O of every request for less CPU than asyncio's pure-Python selector loop (measured on
-the bench: ~15 % less CPU per ``tools/call``, ``docs/pending/hot2.md``). Without uvloop
+the bench: ~15 % less CPU per ``tools/call``, README, Performance). Without uvloop
 installed (or with ``VMCP_UVLOOP=false``) it is plain daphne.
 """
 
