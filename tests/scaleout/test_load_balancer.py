@@ -8,6 +8,7 @@ path). If that changes, the audit assertions below fail until a worker is starte
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +41,8 @@ class Agent:
         self.url = f"{cluster.url}/t/{tenant.slug}/mcp/{config_id}"
         self.token = token
         self.served_by: list[str] = []
+        # (monotonic time the response arrived, the process that served it)
+        self.served_at: list[tuple[float, str]] = []
         self.statuses: list[tuple[int, str]] = []
         self.notifications: list[Any] = []
         self.list_changed = asyncio.Event()
@@ -47,6 +50,7 @@ class Agent:
     def client(self, mode: str) -> Client:
         async def record(response: httpx2.Response) -> None:
             self.served_by.append(response.headers.get(SERVED_BY, "?"))
+            self.served_at.append((time.monotonic(), self.served_by[-1]))
             self.statuses.append((response.status_code, self.served_by[-1]))
 
         http = httpx2.AsyncClient(
@@ -149,7 +153,12 @@ async def test_killing_a_web_process_mid_run_loses_no_completed_call(
     after_kill: list[str] = []
 
     transport_errors: list[BaseException] = []
-    mark, sessions, killed, i = 0, 0, False, 0
+    sessions, killed, i = 0, False, 0
+    killed_at: list[float] = []
+
+    def kill_and_stamp() -> None:
+        cluster.kill(victim)
+        killed_at.append(time.monotonic())
 
     async def one(session, run_id: str) -> None:  # noqa: ANN001
         try:
@@ -175,10 +184,10 @@ async def test_killing_a_web_process_mid_run_loses_no_completed_call(
                             killed = True
                             in_flight = asyncio.ensure_future(one(session, run_id))
                             await asyncio.sleep(0.002)
-                            # Taken before the kill: when the session dies with the process, the
-                            # cancellation lands on the next await, which is the kill itself.
-                            mark = len(agent.served_by)
-                            await sync_to_async(cluster.kill)(victim)
+                            # The kill's end is stamped in its own thread: when the session dies
+                            # with the process, the cancellation lands on this await, and the
+                            # call in flight may still be answered by the victim just before.
+                            await sync_to_async(kill_and_stamp)()
                             await in_flight
                         else:
                             await one(session, run_id)
@@ -188,7 +197,8 @@ async def test_killing_a_web_process_mid_run_loses_no_completed_call(
     finally:
         survivors = {w.name for w in cluster.webs if w is not victim}
         await sync_to_async(cluster.wait_until_serving)(survivors)
-        after_kill = agent.served_by[mark:]
+        # Only responses that arrived once the victim was dead (and waited for).
+        after_kill = [name for at, name in agent.served_at if killed_at and at > killed_at[0]]
         # Back for the other tests (after the requests above proved it out of rotation).
         await sync_to_async(cluster.revive)(victim)
 
@@ -204,7 +214,6 @@ async def test_killing_a_web_process_mid_run_loses_no_completed_call(
     # Every call the client saw complete has exactly one audit row; none was lost or doubled.
     audited = await sync_to_async(audited_runs)(live, django_db_blocker)
     assert {run: audited[run] for run in completed} == {run: 1 for run in completed}
-
 
 
 async def test_a_rate_limit_holds_exactly_across_processes(cluster, live, django_db_blocker):
