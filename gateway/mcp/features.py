@@ -27,6 +27,7 @@ from .jsonrpc import (
     SERVICE_UNAVAILABLE,
     JsonRpcError,
 )
+from .rounds import input_required, relay_for
 
 PAGE_SIZE = 100
 URI_MAX = 2048
@@ -151,8 +152,20 @@ def _prompt_not_found(name: Any) -> JsonRpcError:
 
 
 async def relay(
-    ctx: RequestContext, method: str, target: str, connection: Any, request: Any
+    ctx: RequestContext,
+    method: str,
+    target: str,
+    connection: Any,
+    request: Any,
+    *,
+    rounds: bool = False,
 ) -> dict[str, Any]:
+    """One request to the upstream, its answer for the agent.
+
+    ``rounds``: the request was sent as one round of SEP-2322 (``rounds.relay_for``), so an
+    upstream ``InputRequiredResult`` goes back to the agent, its state sealed to this caller,
+    method and ``target``. Without it the upstream had no way to ask (nothing was declared).
+    """
     from gateway.execution.features import feature_execute
 
     call = _record(ctx, method, target, connection.name)
@@ -181,7 +194,14 @@ async def relay(
         # no_active_account, account_expired, …: the agent (and its user) can act on these.
         raise JsonRpcError(UPSTREAM_FAILED, exc.message, {"code": exc.code}) from None
     # The upstream's era marker is not ours to relay: the dispatcher sets our own.
-    result.pop("resultType", None)
+    if result.pop("resultType", None) == "input_required":
+        if not rounds:
+            raise JsonRpcError(
+                UPSTREAM_FAILED,
+                f"The upstream asked for input that cannot be relayed for {method}",
+                {"code": "input_not_relayed"},
+            )
+        return input_required(result, ctx, method, target)
     return result
 
 
@@ -238,6 +258,9 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     exposed = exposure_prompt(await find_exposure(ctx.principal), name)
     if exposed is None:
         raise await refuse(ctx, "prompts/get", name, "unknown_prompt", _prompt_not_found(name))
+    # A retry's requestState is opened (and a foreign one refused) after the scope check, as
+    # for tools/call: bound to the name the agent sees, not the upstream's.
+    round_relay = relay_for(params, ctx, "prompts/get", name)
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
         return await mcp_features.get_prompt(
@@ -246,9 +269,17 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
             name=exposed.prompt_name,  # the upstream's own name, whatever the agent sees
             arguments=arguments,
             timeout=timeout,
+            relay=round_relay,
         )
 
-    return await relay(ctx, "prompts/get", name, exposed.connection, request)
+    return await relay(
+        ctx,
+        "prompts/get",
+        name,
+        exposed.connection,
+        request,
+        rounds=round_relay is not None and round_relay.rounds,
+    )
 
 
 async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
