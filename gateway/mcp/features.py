@@ -5,7 +5,9 @@
 ``completion/complete`` (and the subscriptions, in ``subscribing``) check scope on every
 request, then go to the upstream with that end user's credential through
 ``gateway.execution.features`` (audited like tool calls). Anything the config does not expose
-gets the same answer as something that does not exist at all, and the refusal is audited.
+gets the same answer as something that does not exist at all, and the refusal is audited. On
+2026-07-28 an upstream prompt may ask the user first: ``prompts/get`` then takes SEP-2322
+rounds exactly as ``tools/call`` does (``rounds``).
 """
 
 from __future__ import annotations
@@ -152,20 +154,8 @@ def _prompt_not_found(name: Any) -> JsonRpcError:
 
 
 async def relay(
-    ctx: RequestContext,
-    method: str,
-    target: str,
-    connection: Any,
-    request: Any,
-    *,
-    rounds: bool = False,
+    ctx: RequestContext, method: str, target: str, connection: Any, request: Any
 ) -> dict[str, Any]:
-    """One request to the upstream, its answer for the agent.
-
-    ``rounds``: the request was sent as one round of SEP-2322 (``rounds.relay_for``), so an
-    upstream ``InputRequiredResult`` goes back to the agent, its state sealed to this caller,
-    method and ``target``. Without it the upstream had no way to ask (nothing was declared).
-    """
     from gateway.execution.features import feature_execute
 
     call = _record(ctx, method, target, connection.name)
@@ -193,12 +183,14 @@ async def relay(
     except ApplicationError as exc:
         # no_active_account, account_expired, …: the agent (and its user) can act on these.
         raise JsonRpcError(UPSTREAM_FAILED, exc.message, {"code": exc.code}) from None
-    # The upstream's era marker is not ours to relay: the dispatcher sets our own.
+    # The upstream's era marker is not ours to relay: the dispatcher sets our own. Only a
+    # round sent as SEP-2322 (``rounds.relay_for``, 2026-07-28) can come back input_required;
+    # it goes to the agent with its state sealed to this caller, ``method`` and ``target``.
     if result.pop("resultType", None) == "input_required":
-        if not rounds:
+        if not ctx.modern:
             raise JsonRpcError(
                 UPSTREAM_FAILED,
-                f"The upstream asked for input that cannot be relayed for {method}",
+                "The upstream asked for input that cannot be relayed here",
                 {"code": "input_not_relayed"},
             )
         return input_required(result, ctx, method, target)
@@ -272,14 +264,7 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
             relay=round_relay,
         )
 
-    return await relay(
-        ctx,
-        "prompts/get",
-        name,
-        exposed.connection,
-        request,
-        rounds=round_relay is not None and round_relay.rounds,
-    )
+    return await relay(ctx, "prompts/get", name, exposed.connection, request)
 
 
 async def completion_complete(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
