@@ -1,5 +1,6 @@
 """The suite's fixture tools that ask the client something mid-call (sampling, elicitation,
-roots), added to the conformance upstream by ``add_relay_tools``.
+roots), added to the conformance upstream by ``add_relay_tools``, and its one prompt that does
+(``add_relay_prompts``).
 
 Each tool speaks the era of the connection it is called on, as a real server does:
 
@@ -19,6 +20,7 @@ import json
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import (
@@ -371,3 +373,32 @@ def add_relay_tools(server: MCPServer) -> None:  # noqa: C901 - one small closur
         if isinstance(answers, InputRequiredResult):
             return answers
         return _text(f"answered: {', '.join(sorted(answers))}")
+
+
+PROMPT_STATE = "prompt-round-1"
+
+
+def add_relay_prompts(server: MCPServer) -> None:
+    """The suite's fixture prompt that asks the user first (``input-required-result-non-tool-
+    request``): ``InputRequiredResult`` is not for tools only (SEP-2322)."""
+    context_form = _elicit(
+        "What context should the prompt use?", {"context": {"type": "string"}}, ["context"]
+    )
+
+    @server.prompt(
+        name="test_input_required_result_prompt",
+        description="MRTR: asks the user for context, then renders the prompt with it.",
+    )
+    async def test_input_required_result_prompt(
+        ctx: Context,
+    ) -> list[UserMessage] | InputRequiredResult:
+        # A requestState too, checked on the retry: it proves the gateway hands the upstream
+        # its own state back from inside the sealed one.
+        answers = await ask(ctx, {"user_context": context_form}, state=PROMPT_STATE)
+        if isinstance(answers, InputRequiredResult):
+            return answers
+        if _modern(ctx) and ctx.request_state != PROMPT_STATE:
+            raise MCPError(-32602, "requestState missing")
+        context = (answers["user_context"].get("content") or {}).get("context", "")
+        text = f"Prompt with user context: {context}"
+        return [UserMessage(content=TextContent(type="text", text=text))]

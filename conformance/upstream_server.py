@@ -46,9 +46,9 @@ from mcp_types import (
 )
 
 try:  # imported as conformance.upstream_server (tests) or run as a script (conformance/run.py)
-    from conformance.relay_tools import add_relay_tools
+    from conformance.relay_tools import add_relay_prompts, add_relay_tools
 except ImportError:  # pragma: no cover - the script's own directory is on sys.path
-    from relay_tools import add_relay_tools  # type: ignore[no-redef]
+    from relay_tools import add_relay_prompts, add_relay_tools  # type: ignore[no-redef]
 
 # 1x1 red PNG.
 PNG_1X1 = (
@@ -213,6 +213,7 @@ def build_server() -> MCPServer:
         raise ToolError("This tool needs elicitation, which this server cannot ask for here")
 
     add_relay_tools(server)
+    add_relay_prompts(server)
     add_fixture_resources_and_prompts(server)
     return server
 

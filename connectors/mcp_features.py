@@ -18,6 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation, PromptReference, ResourceTemplateReference
 
 from connectors.mcp_common import provider_error
+from connectors.mcp_relay import Relay, client_options
 from connectors.mcp_upstream import DEFAULT_TIMEOUT_SECONDS, _precheck
 from connectors.mcp_upstream import _session as upstream_session
 from vmcp_platform.egress import upstream as egress
@@ -88,9 +89,30 @@ async def get_prompt(
     name: str,
     arguments: dict[str, str] | None,
     timeout: float,
+    relay: Relay | None = None,
 ) -> dict[str, Any]:
-    async with upstream_session(server_url, headers, timeout) as (client, _):
-        return _wire(await client.get_prompt(name, arguments))
+    """The prompt, or (a round of SEP-2322 on the 2026-07-28 wire) the upstream's
+    ``InputRequiredResult`` as a wire dict (``resultType: input_required``).
+
+    With a ``relay`` the session declares what the agent's client declared, and only that (as
+    for tool calls); its ``inputResponses`` and the upstream's own ``requestState`` (already
+    unsealed by the gateway) go up with the request.
+    """
+    if relay is None or not relay.rounds:
+        async with upstream_session(server_url, headers, timeout) as (client, _):
+            return _wire(await client.get_prompt(name, arguments))
+    async with upstream_session(server_url, headers, timeout, client_options(relay)) as (
+        client,
+        _,
+    ):
+        result = await client.session.get_prompt(
+            name,
+            arguments,
+            input_responses=relay.input_responses,
+            request_state=relay.request_state,
+            allow_input_required=True,
+        )
+    return _wire(result)
 
 
 async def complete(

@@ -16,6 +16,8 @@ How the answer comes back depends on the agent's wire, and ``Relay`` carries eit
   agent to answer and retry; the state it carries is the upstream's own, which the gateway seals
   before it leaves and verifies when it returns (``gateway.mcp.request_state``).
 
+A ``prompts/get`` on the 2026-07-28 wire takes the same rounds (``mcp_features.get_prompt``).
+
 The upstream session of a relayed call declares that call's capabilities and no one else's.
 It is either the call's own, or, for an upstream known to speak 2026-07-28, the pooled session
 of that end user and capability set, whose callbacks answer for the call in whose context they

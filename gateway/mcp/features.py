@@ -5,7 +5,9 @@
 ``completion/complete`` (and the subscriptions, in ``subscribing``) check scope on every
 request, then go to the upstream with that end user's credential through
 ``gateway.execution.features`` (audited like tool calls). Anything the config does not expose
-gets the same answer as something that does not exist at all, and the refusal is audited.
+gets the same answer as something that does not exist at all, and the refusal is audited. On
+2026-07-28 an upstream prompt may ask the user first: ``prompts/get`` then takes SEP-2322
+rounds exactly as ``tools/call`` does (``rounds``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .jsonrpc import (
     SERVICE_UNAVAILABLE,
     JsonRpcError,
 )
+from .rounds import input_required, relay_for
 
 PAGE_SIZE = 100
 URI_MAX = 2048
@@ -180,8 +183,17 @@ async def relay(
     except ApplicationError as exc:
         # no_active_account, account_expired, …: the agent (and its user) can act on these.
         raise JsonRpcError(UPSTREAM_FAILED, exc.message, {"code": exc.code}) from None
-    # The upstream's era marker is not ours to relay: the dispatcher sets our own.
-    result.pop("resultType", None)
+    # The upstream's era marker is not ours to relay: the dispatcher sets our own. Only a
+    # round sent as SEP-2322 (``rounds.relay_for``, 2026-07-28) can come back input_required;
+    # it goes to the agent with its state sealed to this caller, ``method`` and ``target``.
+    if result.pop("resultType", None) == "input_required":
+        if not ctx.modern:
+            raise JsonRpcError(
+                UPSTREAM_FAILED,
+                "The upstream asked for input that cannot be relayed here",
+                {"code": "input_not_relayed"},
+            )
+        return input_required(result, ctx, method, target)
     return result
 
 
@@ -238,6 +250,9 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
     exposed = exposure_prompt(await find_exposure(ctx.principal), name)
     if exposed is None:
         raise await refuse(ctx, "prompts/get", name, "unknown_prompt", _prompt_not_found(name))
+    # A retry's requestState is opened (and a foreign one refused) after the scope check, as
+    # for tools/call: bound to the name the agent sees, not the upstream's.
+    round_relay = relay_for(params, ctx, "prompts/get", name)
 
     async def request(server_url: str, headers: dict[str, str], timeout: float) -> dict[str, Any]:
         return await mcp_features.get_prompt(
@@ -246,6 +261,7 @@ async def prompts_get(params: dict[str, Any], ctx: RequestContext) -> dict[str, 
             name=exposed.prompt_name,  # the upstream's own name, whatever the agent sees
             arguments=arguments,
             timeout=timeout,
+            relay=round_relay,
         )
 
     return await relay(ctx, "prompts/get", name, exposed.connection, request)

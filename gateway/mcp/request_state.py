@@ -1,13 +1,15 @@
 """The ``requestState`` vmcp hands an agent on the 2026-07-28 wire, sealed and bound.
 
-When an upstream answers a relayed ``tools/call`` with an ``InputRequiredResult``, the state it
-carries goes to the agent and comes back on the retry (SEP-2322). The spec has servers treat
-the echo as attacker-controlled, and here there is more to protect than the upstream's own
-integrity check: the echo must not let one user, config or token resume another's round. So the
-upstream's state (opaque, possibly absent) is sealed with AES-256-GCM under a key derived from
-``SECRET_KEY``, with the tenant, config, session token, end-user identifier, method and tool
-name as the associated data, and an expiry inside. A token that was altered, expired, or minted
-for any other binding fails to open, and the call is refused with -32602 before anything runs.
+When an upstream answers a relayed ``tools/call`` or ``prompts/get`` with an
+``InputRequiredResult`` (``rounds``), the state it carries goes to the agent and comes back on
+the retry (SEP-2322). The spec has servers treat the echo as attacker-controlled, and here there
+is more to protect than the upstream's own integrity check: the echo must not let one user,
+config or token resume another's round. So the upstream's state (opaque, possibly absent) is
+sealed with AES-256-GCM under a key derived from ``SECRET_KEY``, with the tenant, config,
+session token, end-user identifier, method and the tool's or prompt's name as the associated
+data, and an expiry inside. A token that was altered, expired, or minted for any other binding
+(another method included) fails to open, and the request is refused with -32602 before
+anything runs.
 """
 
 from __future__ import annotations

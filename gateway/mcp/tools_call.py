@@ -23,7 +23,6 @@ from vmcp_platform.logging import redact
 from vmcp_platform.observability.tracing import AUTHORIZE, traced
 from vmcp_platform.sanitize import is_clean_text, wire_request_id, wire_text
 
-from . import request_state
 from .context import LOG_LEVEL_META_KEY, LOG_LEVELS, Notify, RequestContext, find_tool
 from .jsonrpc import (
     INTERNAL_ERROR,
@@ -32,6 +31,7 @@ from .jsonrpc import (
     JsonRpcError,
     notification_message,
 )
+from .rounds import input_required, relay_for
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, A
     log_level = ctx.log_level or meta.get(LOG_LEVEL_META_KEY)
     if ctx.notify is not None and log_level in LOG_LEVELS:
         kwargs["log_callback"] = _log_forwarder(ctx.notify, log_level)
-    relay = _relay_for(params, ctx, name)
+    relay = relay_for(params, ctx, "tools/call", name)
     if relay is not None:
         kwargs["relay"] = relay
 
@@ -185,52 +185,11 @@ async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, A
 
     result = execution.result
     if result.input_required is not None and ctx.modern:
-        return _input_required(result.input_required, ctx, name)
+        return input_required(result.input_required, ctx, "tools/call", name)
     payload: dict[str, Any] = {"content": list(result.content), "isError": bool(result.is_error)}
     if result.structured is not None:
         payload["structuredContent"] = result.structured
     return payload
-
-
-def _relay_for(params: dict[str, Any], ctx: RequestContext, name: str) -> Any:
-    """What the upstream may ask the agent's client during this call (``mcp_relay``), or None.
-
-    2025-11-25: only when the response is a stream the consumer can ask on (``ctx.ask``). On
-    2026-07-28: one round of SEP-2322, the agent's ``requestState`` opened and checked first
-    (tampered, expired or someone else's: -32602 before anything runs).
-    """
-    from connectors.mcp_relay import Relay, declared, parse_input_responses
-
-    capabilities = declared(ctx.client_capabilities)
-    if not ctx.modern:
-        if ctx.ask is None or not capabilities:
-            return None
-        return Relay(capabilities=capabilities, ask=ctx.ask)
-    raw_responses = params.get("inputResponses")
-    sealed = params.get("requestState")
-    if not capabilities and raw_responses is None and sealed is None:
-        return None
-    upstream_state = None
-    if sealed is not None:
-        upstream_state = request_state.unseal(ctx.principal, "tools/call", name, sealed)
-    try:
-        responses = parse_input_responses(raw_responses)
-    except ValueError as exc:
-        raise JsonRpcError(INVALID_PARAMS, f"Invalid params: {exc}") from None
-    return Relay(capabilities=capabilities, input_responses=responses, request_state=upstream_state)
-
-
-def _input_required(upstream: dict[str, Any], ctx: RequestContext, name: str) -> dict[str, Any]:
-    """The upstream's InputRequiredResult for the agent, its state sealed to this caller."""
-    result: dict[str, Any] = {"resultType": "input_required"}
-    if isinstance(upstream.get("inputRequests"), dict):
-        result["inputRequests"] = upstream["inputRequests"]
-    state = upstream.get("requestState")
-    if state is not None or "inputRequests" not in result:
-        result["requestState"] = request_state.seal(
-            ctx.principal, "tools/call", name, state if isinstance(state, str) else None
-        )
-    return result
 
 
 def _provider_meta(exc: ProviderError) -> dict[str, Any]:

@@ -56,6 +56,13 @@ def test_another_tool_cannot_open_it():
     assert _refused(ALICE, request_state.seal(ALICE, "tools/call", "tool", "s"), name="other")
 
 
+def test_another_method_cannot_open_it_even_for_the_same_name():
+    # A prompt may share a tool's name: a prompts/get round's state never resumes a tools/call.
+    prompt_state = request_state.seal(ALICE, "prompts/get", "tool", "s")
+    assert _refused(ALICE, prompt_state)
+    assert request_state.unseal(ALICE, "prompts/get", "tool", prompt_state) == "s"
+
+
 @pytest.mark.parametrize(
     "token", ["", "garbage", "vmcp1.", "vmcp1.!!!!", "vmcp1.AAAA", "x" * 70_000, None, 42]
 )

@@ -581,3 +581,160 @@ async def test_a_handshake_era_upstream_asking_a_modern_client_fails_promptly(ha
         result = await client.call_tool("test_sampling", {"prompt": "anything"})
     assert result.is_error is True
     assert time.monotonic() - started < 10
+
+
+# ---------------------------------------------------------------- a round on prompts/get
+
+ROUND_PROMPT = "test_input_required_result_prompt"
+CONTEXT_ANSWER = {"user_context": {"action": "accept", "content": {"context": "the Q3 report"}}}
+
+
+@pytest.fixture
+def prompt_live(live_tenant, live_server_url, django_db_blocker, fixture_upstream) -> Live:
+    """The fixture upstream's tools and only its input_required prompt (not the others)."""
+    from accounts.services.sessions import session_token_mint
+    from configs.services.connections import connection_create, connection_sync_tools
+    from configs.services.mcp_configs import mcp_config_create
+
+    with django_db_blocker.unblock(), tenant_context(live_tenant):
+        upstream = connection_create(
+            name="fixture",
+            connector="mcp",
+            auth_type="none",
+            settings={"server_url": fixture_upstream.url},
+            secrets=None,
+            actor="tests",
+        )
+        assert connection_sync_tools(connection=upstream, actor="tests")
+        config = mcp_config_create(
+            name="prompted",
+            mappings=[{"connection_name": "fixture", "tools": ["*"], "prompts": [ROUND_PROMPT]}],
+            actor="tests",
+        )
+        tokens = {
+            who: session_token_mint(
+                config=config, identifier=who, expiry_seconds=3600, actor="tests"
+            ).secret
+            for who in ("alice", "bob")
+        }
+    return Live(url=f"{live_server_url}/t/{live_tenant.slug}/mcp/{config.pk}", tokens=tokens)
+
+
+def _prompt(live: Live, who: str, extra: dict[str, Any], name: str = ROUND_PROMPT) -> Any:
+    params = {"name": name, "_meta": modern_meta(ALL_CAPABILITIES), **extra}
+    return modern_post(
+        live.url, live.tokens[who], "prompts/get", params, headers={"Mcp-Name": name}
+    )
+
+
+def _prompt_audit(live_tenant: Any, django_db_blocker: Any) -> list[tuple[str, ...]]:
+    from audit.models import AuditEvent
+
+    with django_db_blocker.unblock(), tenant_context(live_tenant):
+        return list(
+            AuditEvent.objects.filter(
+                event_type__in=["tool.called", "tool.denied"], tool_name__startswith="prompts/get"
+            )
+            .order_by("id")
+            .values_list("event_type", "identifier", "tool_name", "outcome", "error_code")
+        )
+
+
+async def test_an_input_required_prompt_resolves_through_the_gateway(prompt_live):
+    seen: list[Any] = []
+    elicitation = _elicitation({"context": "the Q3 report"}, seen)
+    async with prompt_live.client("alice", "auto", elicitation_callback=elicitation) as client:
+        assert client.protocol_version == "2026-07-28"
+        prompt = await client.get_prompt(ROUND_PROMPT)
+    # The upstream asked (the form unchanged), got its answer and its own state back.
+    assert [params.message for params in seen] == ["What context should the prompt use?"]
+    assert seen[0].requested_schema["required"] == ["context"]
+    assert prompt.messages[0].content.text == "Prompt with user context: the Q3 report"
+
+
+def test_a_prompt_round_is_sealed_to_the_caller_method_and_prompt(
+    prompt_live, live_tenant, django_db_blocker
+):
+    first = _prompt(prompt_live, "alice", {}).json()["result"]
+    assert first["resultType"] == "input_required"
+    assert first["inputRequests"]["user_context"]["method"] == "elicitation/create"
+    state = first["requestState"]
+    # vmcp's sealed token only: the upstream's own state is inside it, unreadable.
+    assert state.startswith("vmcp1.") and "prompt-round-1" not in state
+    refused = {"code": -32602, "message": "Invalid params: requestState failed verification"}
+
+    tampered = _prompt(
+        prompt_live, "alice", {"inputResponses": CONTEXT_ANSWER, "requestState": state + "x"}
+    )
+    assert tampered.status_code == 400
+    assert tampered.json()["error"] == refused
+    # Bob replaying Alice's state: refused the same way.
+    replayed = _prompt(
+        prompt_live, "bob", {"inputResponses": CONTEXT_ANSWER, "requestState": state}
+    )
+    assert replayed.json()["error"] == refused
+    # A state sealed for a tools/call round does not open a prompts/get round …
+    tool_round = _mrtr(prompt_live, "alice", {}).json()["result"]
+    assert tool_round["resultType"] == "input_required"
+    crossed = _prompt(
+        prompt_live,
+        "alice",
+        {"inputResponses": CONTEXT_ANSWER, "requestState": tool_round["requestState"]},
+    )
+    assert crossed.json()["error"] == refused
+    # … nor the prompt's state a tools/call round.
+    confirm = {"confirm": {"action": "accept", "content": {"ok": True}}}
+    backwards = _mrtr(prompt_live, "alice", {"inputResponses": confirm, "requestState": state})
+    assert backwards.json()["error"] == refused
+
+    done = _prompt(prompt_live, "alice", {"inputResponses": CONTEXT_ANSWER, "requestState": state})
+    assert done.status_code == 200
+    result = done.json()["result"]
+    assert result["resultType"] == "complete"
+    assert result["messages"][0]["content"]["text"] == "Prompt with user context: the Q3 report"
+    # Audited like any prompts/get: the two rounds that reached the upstream, nothing else
+    # (a refused state never runs).
+    label = f"prompts/get {ROUND_PROMPT}"
+    assert _prompt_audit(live_tenant, django_db_blocker) == [
+        ("tool.called", "alice", label, "ok", ""),
+        ("tool.called", "alice", label, "ok", ""),
+    ]
+
+
+def test_a_prompt_the_mapping_does_not_allow_is_refused_before_any_state_is_read(
+    prompt_live, live_tenant, django_db_blocker
+):
+    # test_simple_prompt exists upstream but is not mapped: unknown, whatever state comes with it.
+    refused = _prompt(
+        prompt_live,
+        "alice",
+        {"inputResponses": CONTEXT_ANSWER, "requestState": "vmcp1.forged"},
+        name="test_simple_prompt",
+    )
+    assert refused.json()["error"] == {
+        "code": -32602,
+        "message": "Unknown prompt: test_simple_prompt",
+    }
+    assert _prompt_audit(live_tenant, django_db_blocker) == [
+        ("tool.denied", "alice", "prompts/get test_simple_prompt", "denied", "unknown_prompt")
+    ]
+
+
+def test_a_prompt_retry_with_malformed_input_responses_is_a_clear_error(prompt_live):
+    response = _prompt(prompt_live, "alice", {"inputResponses": {"user_context": "yes"}})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32602
+    assert "inputResponses" in response.json()["error"]["message"]
+
+
+async def test_an_input_required_prompt_on_the_handshake_wire_fails_promptly(prompt_live):
+    # 2025-11-25 has no stream to ask on during prompts/get: the upstream is told the client
+    # cannot answer, and the agent gets its error at once, never a hang.
+    started = time.monotonic()
+    elicitation = _elicitation({"context": "x"})
+    async with prompt_live.client("alice", "legacy", elicitation_callback=elicitation) as client:
+        with pytest.raises(MCPError) as refused:
+            await client.get_prompt(ROUND_PROMPT)
+    assert time.monotonic() - started < 10
+    assert refused.value.error.code == -32021
+    assert refused.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
