@@ -281,6 +281,32 @@ async def test_a_user_outside_the_allowed_email_domains_is_refused(oauth_live):
     assert "code" not in got
 
 
+async def test_a_user_whose_e_mail_the_idp_has_not_verified_is_refused(oauth_live):
+    """The identifier is the e-mail claim: unverified, anyone could claim anyone's address."""
+    from audit.models import AuditEvent
+
+    client_id = register(oauth_live).json()["client_id"]
+    _verifier, challenge = pkce()
+    got = await Browser(login="unverified-ulla", stop_at=REDIRECT_URI).authorize(
+        authorize_url(oauth_live, client_id, challenge)
+    )
+    assert got["error"] == "access_denied" and "verified" in got["error_description"]
+    assert "code" not in got
+
+    def refusals() -> list[dict]:
+        with tenant_context(oauth_live.tenants["acme"]):
+            return [
+                e.extra
+                for e in AuditEvent.objects.filter(
+                    event_type="oauth.refused", actor=f"oauth:{client_id}"
+                )
+            ]
+
+    assert [r["reason"] for r in await sync_to_async(refusals)()] == [
+        "The identity provider has not verified this e-mail address."
+    ]
+
+
 def test_unprintable_client_ids_and_challenges_are_refused_cleanly(oauth_live):
     client_id = register(oauth_live).json()["client_id"]
     token_url = f"{oauth_live.issuer('acme')}/token"
