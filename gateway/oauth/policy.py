@@ -22,7 +22,7 @@ from vault.secrets import secret_delete, secret_fields, secret_get, secret_put
 from vmcp_platform.egress import UnsafeUrl, check_url
 from vmcp_platform.errors import ValidationFailed
 
-from ..models import OAuthSettings
+from ..models import OAuthClient, OAuthSettings
 
 SCOPE = "mcp:tools"
 SCOPES_SUPPORTED = [SCOPE]
@@ -162,6 +162,31 @@ def _host_matches(pattern: str, host: str) -> bool:
     elif len(labels) != len(wanted):
         return False
     return all(fnmatch.fnmatchcase(label, want) for label, want in zip(labels, wanted, strict=True))
+
+
+@dataclass(frozen=True)
+class RedirectDestination:
+    """Where the consent page says the code will go: the person's one check on a self-named
+    client, since DCR lets anyone register any allowed redirect URI under any name."""
+
+    host: str  # host[:port] of the redirect URI
+    loopback: bool  # an app on the user's own computer
+    vouched_by: str  # the CIMD client_id's host that lists this redirect URI; "" (DCR): nobody
+
+
+def redirect_destination(*, client: OAuthClient, redirect_uri: str) -> RedirectDestination:
+    parts = urlsplit(redirect_uri)
+    host = parts.hostname or parts.scheme  # a private-use scheme names the app
+    shown = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        shown = f"{shown}:{parts.port}"
+    vouched_by = ""
+    if client.kind == OAuthClient.Kind.CIMD:
+        # The document at the client_id URL listed this redirect URI: that host vouches for it.
+        vouched_by = urlsplit(client.client_id).netloc.lower()
+    return RedirectDestination(
+        host=shown, loopback=host in {"127.0.0.1", "localhost", "::1"}, vouched_by=vouched_by
+    )
 
 
 def client_host_allowed(host: str, row: OAuthSettings) -> bool:
