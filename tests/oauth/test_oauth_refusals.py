@@ -121,6 +121,24 @@ async def test_reused_code_is_refused_and_revokes_what_the_first_use_issued(oaut
     assert await sync_to_async(tokens_of)(oauth_live, "frank@example.test") == 1
 
 
+async def test_a_code_whose_grant_was_revoked_before_the_exchange_is_refused(oauth_live):
+    from gateway.models import OAuthGrant
+    from gateway.oauth.grants import grant_revoke
+
+    client_id, code, verifier = await code_for(oauth_live, "rita")
+
+    def revoke() -> None:
+        with tenant_context(oauth_live.tenants["acme"]):
+            grant = OAuthGrant.objects.select_related("client").get(client__client_id=client_id)
+            grant_revoke(grant=grant, actor="user:rita@example.test")
+
+    await sync_to_async(revoke)()
+    refused = exchange(oauth_live, client_id, code, verifier)
+    assert_oauth_error(refused, 400, "invalid_grant")
+    assert "revoked" in refused.json()["error_description"]
+    assert await sync_to_async(tokens_of)(oauth_live, "rita@example.test") == 0
+
+
 async def test_code_exchanged_for_another_server_is_invalid_target(oauth_live):
     client_id, code, verifier = await code_for(oauth_live, "gina")
     other = exchange(
