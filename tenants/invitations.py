@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +25,7 @@ from vmcp_platform import tokens
 from vmcp_platform.errors import Conflict, NotFound, ValidationFailed
 
 from .models import Invitation, Membership, Tenant
-from .services import _audit, membership_set, user_get_or_create
+from .services import _audit, membership_set
 
 INVITATION_DAYS = 7
 
@@ -122,9 +122,27 @@ def invitation_for_token(*, token: str) -> Invitation:
 
 
 def invitation_needs_password(invitation: Invitation) -> bool:
-    """A new address (or one without a password) sets one; an existing account signs in."""
-    user = get_user_model().objects.filter(username=invitation.email).first()
-    return user is None or not user.has_usable_password()
+    """Only an address with no account yet sets a password here; any existing account signs in.
+
+    The inviter sees (and may keep) the link, so letting it set the password of an existing
+    account - even one that never had a password, such as a member added by e-mail elsewhere -
+    would let one tenant's owner take over a user of another tenant.
+    """
+    return not get_user_model().objects.filter(username=invitation.email).exists()
+
+
+def _invitee_create(*, email: str, password: str) -> AbstractBaseUser:
+    """Create the invitee's account; never touch one that exists (it must sign in instead)."""
+    try:
+        with transaction.atomic():  # a savepoint: a concurrent creation loses cleanly
+            return get_user_model().objects.create_user(
+                username=email, email=email, password=password
+            )
+    except IntegrityError:
+        raise ValidationFailed(
+            f"Sign in as {email} to accept this invitation.",
+            details={"reason": "sign_in_required"},
+        ) from None
 
 
 def invitation_accept(
@@ -149,7 +167,7 @@ def invitation_accept(
                     " ".join(exc.messages),
                     details={"fields": {"password1": " ".join(exc.messages)}},
                 ) from None
-            member = user_get_or_create(email=invitation.email, password=password)
+            member = _invitee_create(email=invitation.email, password=password)
         else:
             if user is None or user.get_username() != invitation.email:
                 raise ValidationFailed(

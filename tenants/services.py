@@ -66,7 +66,10 @@ def user_get_or_create(*, email: str, password: str | None = None) -> AbstractBa
     if not email or "@" not in email:
         raise ValidationFailed("A valid e-mail address is required.", details={"email": email})
     user, created = User.objects.get_or_create(username=email, defaults={"email": email})
-    if password is not None and (created or not user.has_usable_password()):
+    # A password is set only on an account this call creates: an existing one without a
+    # password is someone's (added by e-mail to some tenant) and gets one by signing in to a
+    # reset link, never from whoever happens to know the address.
+    if password is not None and created:
         user.set_password(password)
         user.save(update_fields=["password"])
     elif created:

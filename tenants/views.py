@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import urlparse
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import login, password_validation
+from django.contrib.auth import get_user_model, login, password_validation
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -92,14 +94,29 @@ def invitation_page(request: HttpRequest, token: str) -> HttpResponse:
             "form": form,
             "signed_in_as_invitee": request.user.is_authenticated
             and request.user.get_username() == invitation.email,
+            "reset_enabled": settings.VMCP_EMAIL_ENABLED,
         },
         status=status,
     )
 
 
+class EmailPasswordResetForm(PasswordResetForm):
+    """Also mails members who never set a password (added by e-mail): the mailbox proves them.
+
+    Django skips accounts without a usable password; here that is exactly the member added by
+    e-mail, whose only safe way to a first password is this link (not an inviter's link).
+    """
+
+    def get_users(self, email: str) -> Iterator[AbstractBaseUser]:
+        User = get_user_model()
+        field = User.get_email_field_name()
+        return iter(User._default_manager.filter(**{f"{field}__iexact": email, "is_active": True}))
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's reset-by-e-mail, only where mail can go out (or to the console in development)."""
 
+    form_class = EmailPasswordResetForm
     template_name = "tenants/password_reset_form.html"
     email_template_name = "tenants/password_reset_email.txt"
     subject_template_name = "tenants/password_reset_subject.txt"

@@ -230,9 +230,12 @@ def idp_callback(
         raise fail(access_denied(f"The sign-in carries no '{row.idp_identifier_claim}' claim."))
     identifier = wire_text(identifier, max_len=255)
     email = claims.get("email") if isinstance(claims.get("email"), str) else None
-    if row.idp_allowed_email_domains and (
-        claims.get("email_verified") is False or not email_domain_allowed(email, row)
-    ):
+    # An e-mail address names a person (or passes the domain list) only once the IdP says it
+    # checked it: many IdPs let users type any address. Absent or anything but true is refused.
+    by_email = row.idp_identifier_claim == "email" or bool(row.idp_allowed_email_domains)
+    if by_email and claims.get("email_verified") is not True:
+        raise fail(access_denied("The identity provider has not verified this e-mail address."))
+    if row.idp_allowed_email_domains and not email_domain_allowed(email, row):
         raise fail(access_denied("This account's e-mail domain is not allowed here."))
     authorization.identifier = identifier
     authorization.status = OAuthAuthorization.Status.CONSENT

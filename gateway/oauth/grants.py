@@ -116,6 +116,12 @@ def _check_resource(form: Any, *, tenant_slug: str, grant: OAuthGrant) -> None:
         raise invalid_target("The token is bound to another virtual server.")
 
 
+def _revoked_locked(grant: OAuthGrant) -> bool:
+    """Re-read under the grant's lock, so a revocation cannot slip in before the mint."""
+    row = OAuthGrant.objects.select_for_update().filter(pk=grant.pk).values("revoked_at").first()
+    return row is None or row["revoked_at"] is not None
+
+
 def token_exchange_code(*, form: Any, row: OAuthSettings, tenant_slug: str) -> Issued:
     """``grant_type=authorization_code`` with PKCE; a reused code revokes what it produced."""
     client_id = form.get("client_id") or ""
@@ -152,6 +158,9 @@ def token_exchange_code(*, form: Any, row: OAuthSettings, tenant_slug: str) -> I
         else:
             error = None
         grant = authorization.grant if authorization is not None else None
+        if error is None and grant is not None and _revoked_locked(grant):
+            # Revoked between consent and exchange (the user, an admin, a reused refresh token).
+            error = invalid_grant("The grant has been revoked.")
         if error is None and grant is not None:
             try:
                 _check_resource(form, tenant_slug=tenant_slug, grant=grant)

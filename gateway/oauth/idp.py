@@ -36,6 +36,9 @@ from ..models import OAuthSettings
 from .errors import OAuthError
 
 DISCOVERY_TTL_SECONDS = 300
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
 MAX_DOCUMENT_BYTES = 256 * 1024
 _cache: dict[str, tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
@@ -161,8 +164,13 @@ def _verify_id_token(
     if not isinstance(id_token, str):
         raise SignInFailed("The identity provider returned no ID token.")
     keys = KeySet.import_key_set(_cached(document["jwks_uri"]))
-    algorithms = document.get("id_token_signing_alg_values_supported") or ["RS256"]
-    algorithms = [a for a in algorithms if a != "none"]
+    # The discovery document is the provider's word, not ours: only public-key signatures,
+    # so neither "none" nor an HMAC over a key anyone could read from the JWKS gets through.
+    offered = document.get("id_token_signing_alg_values_supported")
+    algorithms = (
+        [a for a in offered if a in ASYMMETRIC_ALGORITHMS] if isinstance(offered, list) else []
+    )
+    algorithms = algorithms or ["RS256"]
     try:
         token = jwt.decode(id_token, keys, algorithms=algorithms)
         jwt.JWTClaimsRegistry(
@@ -174,6 +182,10 @@ def _verify_id_token(
         ).validate(token.claims)
     except (JoseError, ValueError) as exc:
         raise SignInFailed(f"The ID token is not valid ({type(exc).__name__}).") from None
+    # OIDC Core §3.1.3.7: a token for several audiences names the party it was issued to.
+    aud, azp = token.claims.get("aud"), token.claims.get("azp")
+    if (isinstance(aud, list) and len(aud) > 1 or azp is not None) and azp != row.idp_client_id:
+        raise SignInFailed("The ID token was issued to another client (azp).")
     return dict(token.claims)
 
 

@@ -9,7 +9,7 @@ import fnmatch
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +22,7 @@ from vault.secrets import secret_delete, secret_fields, secret_get, secret_put
 from vmcp_platform.egress import UnsafeUrl, check_url
 from vmcp_platform.errors import ValidationFailed
 
-from ..models import OAuthSettings
+from ..models import OAuthClient, OAuthSettings
 
 SCOPE = "mcp:tools"
 SCOPES_SUPPORTED = [SCOPE]
@@ -34,7 +34,7 @@ DEFAULT_REDIRECT_PATTERNS = [
     "http://127.0.0.1:*/*",
     "http://localhost:*/*",
     "http://[::1]:*/*",
-    "https://*",
+    "https://*/*",
 ]
 MAX_LIST = 50
 MIN_ACCESS_SECONDS, MAX_ACCESS_SECONDS = 60, 24 * 3600
@@ -106,7 +106,87 @@ def redirect_uri_allowed(uri: str, row: OAuthSettings) -> bool:
         # Plain http only on loopback, whatever a pattern says (OAuth 2.1 §2.3.1... and §8.4.2).
         return False
     patterns = row.redirect_uri_patterns or DEFAULT_REDIRECT_PATTERNS
-    return any(fnmatch.fnmatchcase(uri, pattern) for pattern in patterns)
+    return any(_pattern_matches(pattern, uri, parts) for pattern in patterns)
+
+
+def _pattern_matches(pattern: str, uri: str, parts: SplitResult) -> bool:
+    """``scheme://host[:port][/path]`` compared part by part, so no ``*`` crosses a boundary.
+
+    A host label ``*`` at the left stands for one or more labels (``*.example.com`` is any
+    subdomain, never ``evil.com/.example.com``); other wildcards stay inside their label. Port
+    ``*`` is any port (or none), no port is no explicit port. The path (with its query) is
+    matched on its own; a pattern without one allows only ``/``. A pattern with no ``//`` (a
+    private-use scheme such as ``com.example.app:/cb``) matches an URI without an authority.
+    """
+    scheme, sep, rest = pattern.partition("://")
+    if not sep:
+        return not parts.netloc and fnmatch.fnmatchcase(uri, pattern)
+    if scheme.lower() != parts.scheme.lower():
+        return False
+    authority, slash, path = rest.partition("/")
+    if "@" in authority or "?" in authority or "#" in authority:
+        return False
+    if authority.startswith("["):
+        host, bracket, port = authority[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return False
+        port = port[1:] if port else None
+    else:
+        host, colon, port = authority.partition(":")
+        port = port if colon else None
+    if not _host_matches(host.lower(), (parts.hostname or "").lower()):
+        return False
+    if port == "*":
+        pass
+    elif port is None:
+        if parts.port is not None:
+            return False
+    elif not port.isdigit() or parts.port != int(port):
+        return False
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if not slash:
+        return target in {"", "/"}
+    return fnmatch.fnmatchcase(target, "/" + path)
+
+
+def _host_matches(pattern: str, host: str) -> bool:
+    if not host or not pattern:
+        return False
+    wanted, labels = pattern.split("."), host.split(".")
+    if wanted[0] == "*":
+        suffix = wanted[1:]
+        if len(labels) <= len(suffix):
+            return False
+        labels = labels[len(labels) - len(suffix) :] if suffix else []
+        wanted = suffix
+    elif len(labels) != len(wanted):
+        return False
+    return all(fnmatch.fnmatchcase(label, want) for label, want in zip(labels, wanted, strict=True))
+
+
+@dataclass(frozen=True)
+class RedirectDestination:
+    """Where the consent page says the code will go: the person's one check on a self-named
+    client, since DCR lets anyone register any allowed redirect URI under any name."""
+
+    host: str  # host[:port] of the redirect URI
+    loopback: bool  # an app on the user's own computer
+    vouched_by: str  # the CIMD client_id's host that lists this redirect URI; "" (DCR): nobody
+
+
+def redirect_destination(*, client: OAuthClient, redirect_uri: str) -> RedirectDestination:
+    parts = urlsplit(redirect_uri)
+    host = parts.hostname or parts.scheme  # a private-use scheme names the app
+    shown = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        shown = f"{shown}:{parts.port}"
+    vouched_by = ""
+    if client.kind == OAuthClient.Kind.CIMD:
+        # The document at the client_id URL listed this redirect URI: that host vouches for it.
+        vouched_by = urlsplit(client.client_id).netloc.lower()
+    return RedirectDestination(
+        host=shown, loopback=host in {"127.0.0.1", "localhost", "::1"}, vouched_by=vouched_by
+    )
 
 
 def client_host_allowed(host: str, row: OAuthSettings) -> bool:

@@ -28,7 +28,7 @@ from . import flow, grants
 from .clients import client_register, registration_response
 from .errors import OAuthError, invalid_request, not_configured
 from .metadata import authorization_server_metadata, backend_issued
-from .policy import issuer_for, oauth_settings_get
+from .policy import issuer_for, oauth_settings_get, redirect_destination
 
 MAX_BODY = 64 * 1024
 logger = logging.getLogger(__name__)
@@ -269,6 +269,9 @@ def _consent_context(authorization: Any, tenant: Any) -> dict[str, Any]:
         "tenant": tenant,
         "authorization": authorization,
         "client": authorization.client,
+        "destination": redirect_destination(
+            client=authorization.client, redirect_uri=authorization.redirect_uri
+        ),
         "config": config,
         "tools": config_exposed_tools(config),
         "connections": readiness.connections,

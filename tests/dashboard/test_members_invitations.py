@@ -125,3 +125,49 @@ def test_password_reset_by_e_mail_link(furnished):
     assert not Client().login(username="bob@acme.test", password=PASSWORD)
     # The link worked once.
     assert 'id="reset-invalid"' in client.get(link, follow=True).content.decode()
+
+
+def test_an_invitation_cannot_set_the_password_of_another_tenants_member(furnished, globex):
+    """Acme's owner invites a globex member who never signed in: no password from her link."""
+    from tenants.models import Membership
+    from tenants.services import membership_change
+
+    membership_change(tenant=globex, email="gus@globex.test", role="admin", actor="user:carol")
+    url = _invite("gus@globex.test", "owner")
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
+    attacker = Client()  # alice, holding her copy of the link, not signed in as gus
+    page = attacker.get(path).content.decode()
+    assert 'id="sign-in-to-accept"' in page and 'name="password1"' not in page
+    posted = attacker.post(path, {"password1": "x-Secret-9876", "password2": "x-Secret-9876"})
+    assert posted.status_code == 400
+    assert not Client().login(username="gus@globex.test", password="x-Secret-9876")
+    assert not Membership.objects.filter(tenant__slug="acme", user__username="gus@globex.test")
+    # The service refuses too, whatever the page offered.
+    from tenants.invitations import invitation_accept
+    from vmcp_platform.errors import ValidationFailed
+
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    try:
+        invitation_accept(token=token, password="x-Secret-9876")
+    except ValidationFailed as exc:
+        assert exc.details == {"reason": "sign_in_required"}
+    else:
+        raise AssertionError("an existing account's password was set by an invitation")
+    assert not Client().login(username="gus@globex.test", password="x-Secret-9876")
+
+
+def test_a_member_added_without_password_gets_one_by_e_mail(furnished, globex):
+    from tenants.services import membership_change
+
+    membership_change(tenant=globex, email="gus@globex.test", role="admin", actor="user:carol")
+    assert Client().post("/password-reset/", {"email": "gus@globex.test"}).status_code == 302
+    (message,) = mail.outbox
+    assert message.to == ["gus@globex.test"] and "/password-reset/" in message.body
+
+
+def test_setting_up_a_tenant_keeps_an_existing_accounts_credentials(furnished, globex):
+    from tenants.services import membership_change, user_get_or_create
+
+    membership_change(tenant=globex, email="gus@globex.test", role="admin", actor="user:carol")
+    user = user_get_or_create(email="gus@globex.test", password="x-Secret-9876")
+    assert not user.has_usable_password()

@@ -40,6 +40,10 @@ async def test_dcr_client_signs_alice_in_and_lists_only_the_servers_tools(oauth_
     assert alice.storage.client_info.client_id.startswith("vmcp_dcr_")
     assert "summarizer" in alice.browser.consent_html and "demo_add" in alice.browser.consent_html
     assert "echo" in alice.browser.consent_html
+    # Where the code goes, marked unverified: a DCR client names itself.
+    html = alice.browser.consent_html
+    assert '<b id="redirect-host">127.0.0.1:33418</b>' in html
+    assert '<span class="badge warn" id="redirect-trust">unverified</span>' in html
     assert alice.redirects[0]["iss"] == oauth_live.issuer("acme")
     token = alice.storage.tokens
     assert token.access_token.startswith("vmcp_st_") and token.refresh_token.startswith("vmcp_rt_")
@@ -66,6 +70,11 @@ async def test_cimd_client_two_users_get_two_identities_and_refresh_rotates(oaut
             echoed = await session.call_tool("echo", {"text": f"hi {login}"})
             assert echoed.content[0].text == f"hi {login}"
         assert person.storage.client_info.client_id == url
+        # The CIMD host vouches for the redirect URI it lists.
+        html = person.browser.consent_html
+        assert '<b id="redirect-host">127.0.0.1:33418</b>' in html
+        host = url.split("//", 1)[1].split("/", 1)[0]
+        assert f'id="redirect-trust">listed by {host}</span>' in html
         seen[login] = person
 
     def identities() -> dict[str, str]:

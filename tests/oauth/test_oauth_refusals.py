@@ -121,6 +121,24 @@ async def test_reused_code_is_refused_and_revokes_what_the_first_use_issued(oaut
     assert await sync_to_async(tokens_of)(oauth_live, "frank@example.test") == 1
 
 
+async def test_a_code_whose_grant_was_revoked_before_the_exchange_is_refused(oauth_live):
+    from gateway.models import OAuthGrant
+    from gateway.oauth.grants import grant_revoke
+
+    client_id, code, verifier = await code_for(oauth_live, "rita")
+
+    def revoke() -> None:
+        with tenant_context(oauth_live.tenants["acme"]):
+            grant = OAuthGrant.objects.select_related("client").get(client__client_id=client_id)
+            grant_revoke(grant=grant, actor="user:rita@example.test")
+
+    await sync_to_async(revoke)()
+    refused = exchange(oauth_live, client_id, code, verifier)
+    assert_oauth_error(refused, 400, "invalid_grant")
+    assert "revoked" in refused.json()["error_description"]
+    assert await sync_to_async(tokens_of)(oauth_live, "rita@example.test") == 0
+
+
 async def test_code_exchanged_for_another_server_is_invalid_target(oauth_live):
     client_id, code, verifier = await code_for(oauth_live, "gina")
     other = exchange(
@@ -279,6 +297,32 @@ async def test_a_user_outside_the_allowed_email_domains_is_refused(oauth_live):
         await sync_to_async(allow)([])
     assert got["error"] == "access_denied" and "domain" in got["error_description"]
     assert "code" not in got
+
+
+async def test_a_user_whose_e_mail_the_idp_has_not_verified_is_refused(oauth_live):
+    """The identifier is the e-mail claim: unverified, anyone could claim anyone's address."""
+    from audit.models import AuditEvent
+
+    client_id = register(oauth_live).json()["client_id"]
+    _verifier, challenge = pkce()
+    got = await Browser(login="unverified-ulla", stop_at=REDIRECT_URI).authorize(
+        authorize_url(oauth_live, client_id, challenge)
+    )
+    assert got["error"] == "access_denied" and "verified" in got["error_description"]
+    assert "code" not in got
+
+    def refusals() -> list[dict]:
+        with tenant_context(oauth_live.tenants["acme"]):
+            return [
+                e.extra
+                for e in AuditEvent.objects.filter(
+                    event_type="oauth.refused", actor=f"oauth:{client_id}"
+                )
+            ]
+
+    assert [r["reason"] for r in await sync_to_async(refusals)()] == [
+        "The identity provider has not verified this e-mail address."
+    ]
 
 
 def test_unprintable_client_ids_and_challenges_are_refused_cleanly(oauth_live):

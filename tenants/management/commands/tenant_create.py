@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants.services import tenant_create
@@ -21,6 +22,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write(f"Creating tenant {options['slug']!r} and migrating its schema …")
+        email = options["owner_email"].strip().lower()
+        if options["password"] and get_user_model().objects.filter(username=email).exists():
+            # An existing login keeps its credentials (user_get_or_create never overwrites them).
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{email} already has a login: --password is ignored; use "
+                    "'manage.py changepassword' to set one."
+                )
+            )
         try:
             tenant = tenant_create(
                 slug=options["slug"],

@@ -2,7 +2,8 @@
 // identity source in tests/oauth. Started by the `oidc_idp` fixture with
 //   PORT=<port> IDP_CLIENTS='[{"client_id":…,"client_secret":…,"redirect_uris":[…]}]' node server.js
 // Accounts: any login name signs in (no password), with sub = login and
-// email = <login>@<EMAIL_DOMAIN, default example.test>, e-mail verified.
+// email = <login>@<EMAIL_DOMAIN, default example.test>, e-mail verified - except for a login
+// starting with "unverified", whose e-mail the provider says it has not checked.
 // The interaction is a plain form so a test can sign a user in over HTTP:
 //   GET /interaction/<uid> (the form) and POST /interaction/<uid>/login with login=<name>.
 import http from 'node:http';
@@ -30,7 +31,8 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: `${id}@${emailDomain}`, email_verified: true, name: id };
+        const verified = !id.startsWith('unverified');
+        return { sub: id, email: `${id}@${emailDomain}`, email_verified: verified, name: id };
       },
     };
   },
