@@ -166,3 +166,24 @@ async def test_a_server_that_closes_without_answering_is_an_error() -> None:
     async for server in _serve(Server([[b""]], close_after=True)):
         with pytest.raises(httpx2.RemoteProtocolError):
             await _post(server)
+
+
+# ------------------------------------------------- framing: the next request never reads leftovers
+
+SMUGGLED = _json(b'{"smuggled":1}')
+
+
+async def _second_is_genuine(server: Server) -> None:
+    """A second POST on the same pool gets its own answer, not bytes left from the first."""
+    await asyncio.sleep(0.05)  # whatever the first answer left has reached the client's buffer
+    response, _ = await _post(server)
+    assert await _body(response) == b'{"b":2}'
+    assert server.connections == 2
+
+
+async def test_a_connection_with_bytes_left_after_the_body_is_not_reused() -> None:
+    first = _json(b'{"a":1}') + SMUGGLED  # one write: a second answer nobody asked for
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        response, _ = await _post(server)
+        assert await _body(response) == b'{"a":1}'
+        await _second_is_genuine(server)

@@ -75,8 +75,14 @@ class _Connection:
         return (
             not self.writer.is_closing()
             and not self.reader.at_eof()
+            and not self.unread()
             and now - self.idle_since < IDLE_SECONDS
         )
+
+    def unread(self) -> bool:
+        """Bytes the peer sent past the end of the last response: the next request would read
+        them as its answer (response smuggling), so such a connection is never reused."""
+        return bool(self.reader._buffer)  # asyncio keeps no public count of its buffer
 
     def close(self) -> None:
         try:
@@ -222,7 +228,12 @@ class Response:
             return
         self._pool.slots.release()
         idle = self._pool.idle.setdefault(connection.origin, [])
-        if self._done and self._keep_alive and len(idle) < MAX_IDLE_PER_ORIGIN:
+        if (
+            self._done
+            and self._keep_alive
+            and not connection.unread()
+            and len(idle) < MAX_IDLE_PER_ORIGIN
+        ):
             connection.idle_since = time.monotonic()
             idle.append(connection)
         else:
