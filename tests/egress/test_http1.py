@@ -187,3 +187,20 @@ async def test_a_connection_with_bytes_left_after_the_body_is_not_reused() -> No
         response, _ = await _post(server)
         assert await _body(response) == b'{"a":1}'
         await _second_is_genuine(server)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"transfer-encoding: chunked\r\ncontent-length: 5",
+        b"content-length: 5\r\ntransfer-encoding: chunked",
+        b"transfer-encoding: chunked, gzip",  # chunked not last: the body ends at the close
+    ],
+)
+async def test_an_answer_with_ambiguous_framing_is_refused(framing: bytes) -> None:
+    first = b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            response, _ = await _post(server)
+            await _body(response)
+        await _second_is_genuine(server)

@@ -159,6 +159,7 @@ class Response:
         headers: dict[str, str],
         guard: Guard,
         keep_alive: bool,
+        length: int | None,
     ) -> None:
         self._pool = pool
         self._connection: _Connection | None = connection
@@ -166,6 +167,7 @@ class Response:
         self.headers = headers
         self._guard = guard
         self._keep_alive = keep_alive
+        self._length = length
         self._done = False
 
     @property
@@ -189,7 +191,7 @@ class Response:
         if self.status_code in (204, 304):
             return
         try:
-            if "chunked" in headers.get("transfer-encoding", "").lower():
+            if "transfer-encoding" in headers:  # "chunked" (``_framing``)
                 while True:
                     size_line = await reader.readuntil(b"\r\n")
                     size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
@@ -202,8 +204,8 @@ class Response:
                         raise TooLarge(f"response exceeded {self._guard.limit} bytes")
                     chunk = await reader.readexactly(size + 2)
                     yield chunk[:-2]
-            elif "content-length" in headers:
-                remaining = int(headers["content-length"])
+            elif self._length is not None:
+                remaining = self._length
                 if remaining > self._guard.limit:
                     self._guard.exceeded = True
                     raise TooLarge(f"response exceeded {self._guard.limit} bytes")
@@ -284,13 +286,14 @@ async def post(
     try:
         connection.writer.write(request)
         status, response_headers, keep_alive = await _head(connection.reader)
+        length = _framing(response_headers)
     except BaseException as exc:
         pool.slots.release()
         connection.close()
         if isinstance(exc, ConnectionError | OSError):
             raise httpx2.ReadError(type(exc).__name__) from None
         raise
-    response = Response(pool, connection, status, response_headers, guard, keep_alive)
+    response = Response(pool, connection, status, response_headers, guard, keep_alive, length)
     encoding = response_headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         guard.compressed = True
@@ -337,6 +340,21 @@ async def _head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bool
                 headers[name.strip().lower()] = value.strip()
         keep_alive = version == "HTTP/1.1" and "close" not in headers.get("connection", "")
         return status, headers, keep_alive
+
+
+def _framing(headers: dict[str, str]) -> int | None:
+    """The body's declared length, or ``None`` (chunked, or up to the close); refuses an answer
+    whose end two parties could place differently (RFC 9112 §6.3): a later request on the
+    connection would read the rest as its answer."""
+    if "transfer-encoding" in headers:
+        if "content-length" in headers:
+            raise httpx2.RemoteProtocolError("both Transfer-Encoding and Content-Length")
+        if headers["transfer-encoding"].lower() != "chunked":
+            raise httpx2.RemoteProtocolError("unsupported Transfer-Encoding")
+        return None
+    if "content-length" not in headers:
+        return None
+    return int(headers["content-length"])
 
 
 class _Carrier:
