@@ -204,3 +204,36 @@ async def test_an_answer_with_ambiguous_framing_is_refused(framing: bytes) -> No
             response, _ = await _post(server)
             await _body(response)
         await _second_is_genuine(server)
+
+
+@pytest.mark.parametrize(
+    "length",
+    [
+        b"content-length: -1",  # int() read it as a body already finished
+        b"content-length: +7",
+        b"content-length: 0_7",
+        b"content-length: 7, 9",
+        b"content-length: 9\r\ncontent-length: 7",  # the last line used to win
+        b"content-length: \xb2",  # a digit to str.isdigit, not to HTTP
+        b"content-length: ",
+    ],
+)
+async def test_a_malformed_content_length_is_refused(length: bytes) -> None:
+    first = b"HTTP/1.1 200 OK\r\n" + length + b'\r\n\r\n{"a":1}' + SMUGGLED
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            response, _ = await _post(server)
+            await _body(response)
+        await _second_is_genuine(server)
+
+
+@pytest.mark.parametrize(
+    "length", [b"content-length: 7, 7", b"content-length: 7\r\nContent-Length: 7"]
+)
+async def test_repeated_identical_content_lengths_are_one(length: bytes) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + length + b'\r\n\r\n{"a":1}'
+    async for server in _serve(Server([[answer]])):
+        for _ in range(2):
+            response, _ = await _post(server)
+            assert await _body(response) == b'{"a":1}'
+        assert server.connections == 1

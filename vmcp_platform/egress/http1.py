@@ -337,7 +337,10 @@ async def _head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bool
                 name, sep, value = line.partition(":")
                 if not sep:
                     raise httpx2.RemoteProtocolError("malformed header line")
-                headers[name.strip().lower()] = value.strip()
+                # Repeated lines are one comma-separated list (RFC 9110 §5.3), so two differing
+                # Content-Length lines are seen as such rather than the last one winning.
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         keep_alive = version == "HTTP/1.1" and "close" not in headers.get("connection", "")
         return status, headers, keep_alive
 
@@ -354,7 +357,13 @@ def _framing(headers: dict[str, str]) -> int | None:
         return None
     if "content-length" not in headers:
         return None
-    return int(headers["content-length"])
+    # Digits only (``int`` takes "+5", "1_0", "-1", " 5"), and one value: repeated lines or a
+    # list are accepted only when every value is the same (RFC 9110 §8.6).
+    values = {value.strip() for value in headers["content-length"].split(",")}
+    value = values.pop()
+    if values or not (value.isascii() and value.isdigit()):
+        raise httpx2.RemoteProtocolError("malformed Content-Length")
+    return int(value)
 
 
 class _Carrier:
