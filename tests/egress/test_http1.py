@@ -237,3 +237,31 @@ async def test_repeated_identical_content_lengths_are_one(length: bytes) -> None
             response, _ = await _post(server)
             assert await _body(response) == b'{"a":1}'
         assert server.connections == 1
+
+
+# ------------------------------------------------------ URLs and headers that cannot go on the wire
+
+
+@pytest.mark.parametrize("port", ["99999", "ab", "+80", "-1"])
+async def test_a_malformed_port_is_refused_as_httpx2_refuses_it(port: str) -> None:
+    async for server in _serve(Server([[_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.InvalidURL):
+            await upstream_post(
+                f"http://127.0.0.1:{port}/mcp", headers={}, content=b"{}", timeout=5
+            )
+        response, _ = await _post(server)  # the pool still serves the next request
+        assert await _body(response) == b'{"b":2}'
+
+
+async def test_a_path_outside_ascii_is_percent_encoded_and_a_lone_surrogate_refused() -> None:
+    async for server in _serve(Server([[_json(b'{"b":2}')]])):
+        url = f"http://127.0.0.1:{server.port}/mcp/\u4e2d é x?q=\u00fc"
+        response, _ = await upstream_post(url, headers={}, content=b"{}", timeout=5)
+        assert await _body(response) == b'{"b":2}'
+        assert server.requests[0].startswith(b"POST /mcp/%E4%B8%AD%20%C3%A9%20x?q=%C3%BC ")
+        with pytest.raises(httpx2.InvalidURL):
+            await upstream_post(url + "\udcff", headers={}, content=b"{}", timeout=5)
+        with pytest.raises(httpx2.LocalProtocolError) as refused:
+            await _post(server, **{"X-Api-Key": "s3cret-\u4e2d"})
+        assert "s3cret" not in str(refused.value)
+        assert len(server.requests) == 1

@@ -28,7 +28,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx2
 
@@ -42,6 +42,9 @@ MAX_IDLE_PER_ORIGIN = 50
 MAX_CONNECTIONS_PER_LOOP = 200
 MAX_HEAD_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
+# What a request target keeps as it is: visible ASCII (existing %-escapes too); the rest (spaces,
+# controls, non-ASCII) is %-encoded as UTF-8, as httpx2 does on the SDK path.
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
 class Refused(httpx2.ConnectError, EgressRefused):
@@ -257,7 +260,10 @@ async def post(
     host = parts.hostname or ""
     if scheme not in ("http", "https") or not host:
         raise httpx2.UnsupportedProtocol("only http and https URLs")
-    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:  # not digits, or out of range: refused as httpx2 refuses it
+        raise httpx2.InvalidURL("the URL's port is malformed") from None
     origin: Origin = (scheme, host, port)
     send = dict(headers)
     send["accept-encoding"] = "identity"  # the cap counts received bytes: no inflation after it
@@ -268,12 +274,19 @@ async def post(
     if parts.port is not None:
         netloc += f":{port}"
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        target = quote(target, safe=_TARGET_SAFE)
+    except UnicodeEncodeError:  # a lone surrogate: no bytes to send
+        raise httpx2.InvalidURL("the URL's path cannot be encoded") from None
     head = f"POST {target} HTTP/1.1\r\nhost: {netloc}\r\n" + "".join(
         _checked(name, value)
         for name, value in send.items()
         if name.lower() not in ("host", "content-length", "transfer-encoding", "connection")
     )
-    request = (head + f"content-length: {len(content)}\r\n\r\n").encode("latin-1") + content
+    try:
+        request = (head + f"content-length: {len(content)}\r\n\r\n").encode("latin-1") + content
+    except UnicodeEncodeError:  # the message names neither: a header value may be a secret
+        raise httpx2.LocalProtocolError("a header value or the host is not latin-1") from None
 
     pool = _pool()
     await pool.slots.acquire()
