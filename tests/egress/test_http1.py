@@ -265,3 +265,20 @@ async def test_a_path_outside_ascii_is_percent_encoded_and_a_lone_surrogate_refu
             await _post(server, **{"X-Api-Key": "s3cret-\u4e2d"})
         assert "s3cret" not in str(refused.value)
         assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("size", [b"0x5", b"+5", b"5_0", b"-5", b""])
+async def test_a_malformed_chunk_size_is_refused(size: bytes) -> None:
+    first = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        + size
+        + b"\r\nhello\r\n0\r\n\r\n"
+        + SMUGGLED
+    )
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            async with asyncio.timeout(2):  # "5_0" read as 0x50 waited for bytes never sent
+                response, _ = await _post(server)
+                await _body(response)
+        await _second_is_genuine(server)
+

@@ -45,6 +45,7 @@ READ_CHUNK = 64 * 1024
 # What a request target keeps as it is: visible ASCII (existing %-escapes too); the rest (spaces,
 # controls, non-ASCII) is %-encoded as UTF-8, as httpx2 does on the SDK path.
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_HEX = b"0123456789abcdefABCDEF"
 
 
 class Refused(httpx2.ConnectError, EgressRefused):
@@ -197,7 +198,10 @@ class Response:
             if "transfer-encoding" in headers:  # "chunked" (``_framing``)
                 while True:
                     size_line = await reader.readuntil(b"\r\n")
-                    size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+                    digits = size_line.split(b";", 1)[0].strip()
+                    if not digits or digits.strip(_HEX):  # int() takes "0x5", "+5", "5_0"
+                        raise httpx2.RemoteProtocolError("malformed chunk size")
+                    size = int(digits, 16)
                     if size == 0:
                         while (await reader.readuntil(b"\r\n")) != b"\r\n":
                             pass  # trailers
