@@ -15,9 +15,10 @@ anyio). This client does only what that needs, with the guarantees of the other 
 - the call's ``traceparent`` when tracing is on.
 
 Connections are kept per event loop and per (scheme, host, port), reused only when the previous
-response was read to its end, and dropped after ``IDLE_SECONDS`` idle (below the usual server
-keep-alive of 5 s) or when the peer closed them. Failures raise httpx2's exception types, so
-callers translate them exactly as they translate the SDK's.
+response was read to its end and nothing followed it (an answer whose end is ambiguous, RFC 9112
+§6.3, is refused and its connection closed), and dropped after ``IDLE_SECONDS`` idle (below
+the usual server keep-alive of 5 s) or when the peer closed them. Failures raise httpx2's
+exception types, so callers translate them exactly as they translate the SDK's.
 """
 
 from __future__ import annotations
