@@ -19,6 +19,7 @@ still running on it finish first), and a call refused because the upstream forgo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -158,9 +159,13 @@ async def _acquire(
         pooled = _Pooled(key=key)
         pool[key] = pooled
         metrics.set_upstream_pool_size(sum(len(p) for p in _pools.values()))
+        # A fresh context: the session serves every call of its key, so it must not keep the
+        # opener's (its relay would answer the upstream's requests that come outside any call,
+        # its request record would be noted into after that request ended).
         pooled.task = asyncio.get_running_loop().create_task(
             _own(pooled, server_url, dict(headers), timeout, client_options),
             name="vmcp-upstream-session",
+            context=contextvars.Context(),
         )
     pooled.in_use += 1
     pooled.last_used = now

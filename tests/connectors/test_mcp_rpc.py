@@ -428,3 +428,10 @@ def test_a_tools_plan_is_made_once_per_schema_value() -> None:
     assert mcp_direct._plan(rebuilt) is plan  # a definition built per call: by value
     other = _echo_tool(outputSchema={"type": "object", "required": ["x"]})
     assert mcp_direct._plan(other) is not plan
+
+
+async def test_a_malformed_url_is_refused_as_on_the_sdk_path() -> None:
+    # egress.http1 raises httpx2's InvalidURL (not a bare ValueError), as the SDK path does.
+    with pytest.raises(ProviderError) as refused:
+        await mcp_rpc.call("http://127.0.0.1:ab/mcp", "tools/list", {}, {}, timeout=5)
+    assert str(refused.value) == "the upstream MCP server call failed: InvalidURL"

@@ -166,3 +166,119 @@ async def test_a_server_that_closes_without_answering_is_an_error() -> None:
     async for server in _serve(Server([[b""]], close_after=True)):
         with pytest.raises(httpx2.RemoteProtocolError):
             await _post(server)
+
+
+# ------------------------------------------------- framing: the next request never reads leftovers
+
+SMUGGLED = _json(b'{"smuggled":1}')
+
+
+async def _second_is_genuine(server: Server) -> None:
+    """A second POST on the same pool gets its own answer, not bytes left from the first."""
+    await asyncio.sleep(0.05)  # whatever the first answer left has reached the client's buffer
+    response, _ = await _post(server)
+    assert await _body(response) == b'{"b":2}'
+    assert server.connections == 2
+
+
+async def test_a_connection_with_bytes_left_after_the_body_is_not_reused() -> None:
+    first = _json(b'{"a":1}') + SMUGGLED  # one write: a second answer nobody asked for
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        response, _ = await _post(server)
+        assert await _body(response) == b'{"a":1}'
+        await _second_is_genuine(server)
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"transfer-encoding: chunked\r\ncontent-length: 5",
+        b"content-length: 5\r\ntransfer-encoding: chunked",
+        b"transfer-encoding: chunked, gzip",  # chunked not last: the body ends at the close
+    ],
+)
+async def test_an_answer_with_ambiguous_framing_is_refused(framing: bytes) -> None:
+    first = b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + SMUGGLED
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            response, _ = await _post(server)
+            await _body(response)
+        await _second_is_genuine(server)
+
+
+@pytest.mark.parametrize(
+    "length",
+    [
+        b"content-length: -1",  # int() read it as a body already finished
+        b"content-length: +7",
+        b"content-length: 0_7",
+        b"content-length: 7, 9",
+        b"content-length: 9\r\ncontent-length: 7",  # the last line used to win
+        b"content-length: \xb2",  # a digit to str.isdigit, not to HTTP
+        b"content-length: ",
+    ],
+)
+async def test_a_malformed_content_length_is_refused(length: bytes) -> None:
+    first = b"HTTP/1.1 200 OK\r\n" + length + b'\r\n\r\n{"a":1}' + SMUGGLED
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            response, _ = await _post(server)
+            await _body(response)
+        await _second_is_genuine(server)
+
+
+@pytest.mark.parametrize(
+    "length", [b"content-length: 7, 7", b"content-length: 7\r\nContent-Length: 7"]
+)
+async def test_repeated_identical_content_lengths_are_one(length: bytes) -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + length + b'\r\n\r\n{"a":1}'
+    async for server in _serve(Server([[answer]])):
+        for _ in range(2):
+            response, _ = await _post(server)
+            assert await _body(response) == b'{"a":1}'
+        assert server.connections == 1
+
+
+# ------------------------------------------------------ URLs and headers that cannot go on the wire
+
+
+@pytest.mark.parametrize("port", ["99999", "ab", "+80", "-1"])
+async def test_a_malformed_port_is_refused_as_httpx2_refuses_it(port: str) -> None:
+    async for server in _serve(Server([[_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.InvalidURL):
+            await upstream_post(
+                f"http://127.0.0.1:{port}/mcp", headers={}, content=b"{}", timeout=5
+            )
+        response, _ = await _post(server)  # the pool still serves the next request
+        assert await _body(response) == b'{"b":2}'
+
+
+async def test_a_path_outside_ascii_is_percent_encoded_and_a_lone_surrogate_refused() -> None:
+    async for server in _serve(Server([[_json(b'{"b":2}')]])):
+        url = f"http://127.0.0.1:{server.port}/mcp/\u4e2d é x?q=\u00fc"
+        response, _ = await upstream_post(url, headers={}, content=b"{}", timeout=5)
+        assert await _body(response) == b'{"b":2}'
+        assert server.requests[0].startswith(b"POST /mcp/%E4%B8%AD%20%C3%A9%20x?q=%C3%BC ")
+        with pytest.raises(httpx2.InvalidURL):
+            await upstream_post(url + "\udcff", headers={}, content=b"{}", timeout=5)
+        with pytest.raises(httpx2.LocalProtocolError) as refused:
+            await _post(server, **{"X-Api-Key": "s3cret-\u4e2d"})
+        assert "s3cret" not in str(refused.value)
+        assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("size", [b"0x5", b"+5", b"5_0", b"-5", b""])
+async def test_a_malformed_chunk_size_is_refused(size: bytes) -> None:
+    first = (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        + size
+        + b"\r\nhello\r\n0\r\n\r\n"
+        + SMUGGLED
+    )
+    async for server in _serve(Server([[first], [_json(b'{"b":2}')]])):
+        with pytest.raises(httpx2.RemoteProtocolError):
+            async with asyncio.timeout(2):  # "5_0" read as 0x50 waited for bytes never sent
+                response, _ = await _post(server)
+                await _body(response)
+        await _second_is_genuine(server)
+

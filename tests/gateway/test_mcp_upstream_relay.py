@@ -11,6 +11,7 @@ import asyncio
 import json
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from django_tenants.utils import tenant_context
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 
 from conformance.upstream_server import build_server
@@ -738,3 +740,61 @@ async def test_an_input_required_prompt_on_the_handshake_wire_fails_promptly(pro
     assert time.monotonic() - started < 10
     assert refused.value.error.code == -32021
     assert refused.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
+# ---------------------------------------------------------------- the pooled session's own task
+
+
+async def test_a_pooled_sessions_own_requests_never_reach_the_relay_of_the_call_that_opened_it():
+    # What a handshake-era upstream asks on the session's GET stream (tied to no request) arrives
+    # on the session's own tasks, outside any call's context. The owner task used to copy the
+    # context of the call that opened the session, so such a request was answered by that
+    # call's agent, whoever's call it came during.
+    from connectors import mcp_pool
+    from connectors.mcp_common import eras
+    from connectors.mcp_relay import Relay, current, routed_options
+    from vmcp_platform.errors import ProviderError
+
+    asked: dict[str, list[str]] = {"opener": [], "later": []}
+
+    def relay(who: str) -> Relay:
+        async def ask(method: str, payload: dict[str, Any]) -> dict[str, Any]:
+            asked[who].append(method)
+            return {"roots": [{"uri": f"file:///{who}", "name": who}]}
+
+        return Relay(capabilities=frozenset({"roots"}), ask=ask)
+
+    server = build_server()
+
+    @server.tool(description="Asks for the roots on the session, not as part of this call.")
+    async def session_roots(ctx: Context) -> str:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # roots are deprecated on 2026-07-28, not here
+            roots = await ctx.session.list_roots()
+        return json.dumps([str(root.uri) for root in roots.roots])
+
+    upstream = HandshakeUpstream(mcp=server, port=free_port())
+    upstream.start()
+    eras.pop(upstream.url, None)
+    options = {"mode": "legacy", **routed_options(frozenset({"roots"}))}
+    session = {"scope": "t:c:u", "server_url": upstream.url, "headers": {}, "timeout": 10}
+    owners: list[asyncio.Task[None]] = []
+    try:
+        with current(relay("opener")):
+            opened = await mcp_pool.call(
+                **session, name="test_simple_text", arguments={}, progress_callback=None,
+                client_options=options,
+            )  # fmt: skip
+        assert not opened.is_error
+        owners = [pooled.task for pooled in mcp_pool._pool().values() if pooled.task]
+        # Nobody's call asked it: no agent is asked (before, the opener's agent answered).
+        refused = pytest.raises(ProviderError, match="roots/list is not expected here")
+        with current(relay("later")), refused:
+            await mcp_pool.call(
+                **session, name="session_roots", arguments={}, progress_callback=None,
+                client_options=options,
+            )  # fmt: skip
+        assert asked == {"opener": [], "later": []}
+    finally:
+        mcp_pool.forget()
+        if owners:
+            await asyncio.wait(owners, timeout=5)  # the sessions close before their server stops
+        upstream.stop()

@@ -15,9 +15,10 @@ anyio). This client does only what that needs, with the guarantees of the other 
 - the call's ``traceparent`` when tracing is on.
 
 Connections are kept per event loop and per (scheme, host, port), reused only when the previous
-response was read to its end, and dropped after ``IDLE_SECONDS`` idle (below the usual server
-keep-alive of 5 s) or when the peer closed them. Failures raise httpx2's exception types, so
-callers translate them exactly as they translate the SDK's.
+response was read to its end and nothing followed it (an answer whose end is ambiguous, RFC 9112
+§6.3, is refused and its connection closed), and dropped after ``IDLE_SECONDS`` idle (below
+the usual server keep-alive of 5 s) or when the peer closed them. Failures raise httpx2's
+exception types, so callers translate them exactly as they translate the SDK's.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx2
 
@@ -42,6 +43,10 @@ MAX_IDLE_PER_ORIGIN = 50
 MAX_CONNECTIONS_PER_LOOP = 200
 MAX_HEAD_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
+# What a request target keeps as it is: visible ASCII (existing %-escapes too); the rest (spaces,
+# controls, non-ASCII) is %-encoded as UTF-8, as httpx2 does on the SDK path.
+_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
+_HEX = b"0123456789abcdefABCDEF"
 
 
 class Refused(httpx2.ConnectError, EgressRefused):
@@ -75,8 +80,14 @@ class _Connection:
         return (
             not self.writer.is_closing()
             and not self.reader.at_eof()
+            and not self.unread()
             and now - self.idle_since < IDLE_SECONDS
         )
+
+    def unread(self) -> bool:
+        """Bytes the peer sent past the end of the last response: the next request would read
+        them as its answer (response smuggling), so such a connection is never reused."""
+        return bool(self.reader._buffer)  # asyncio keeps no public count of its buffer
 
     def close(self) -> None:
         try:
@@ -153,6 +164,7 @@ class Response:
         headers: dict[str, str],
         guard: Guard,
         keep_alive: bool,
+        length: int | None,
     ) -> None:
         self._pool = pool
         self._connection: _Connection | None = connection
@@ -160,6 +172,7 @@ class Response:
         self.headers = headers
         self._guard = guard
         self._keep_alive = keep_alive
+        self._length = length
         self._done = False
 
     @property
@@ -183,10 +196,13 @@ class Response:
         if self.status_code in (204, 304):
             return
         try:
-            if "chunked" in headers.get("transfer-encoding", "").lower():
+            if "transfer-encoding" in headers:  # "chunked" (``_framing``)
                 while True:
                     size_line = await reader.readuntil(b"\r\n")
-                    size = int(size_line.split(b";", 1)[0].strip() or b"x", 16)
+                    digits = size_line.split(b";", 1)[0].strip()
+                    if not digits or digits.strip(_HEX):  # int() takes "0x5", "+5", "5_0"
+                        raise httpx2.RemoteProtocolError("malformed chunk size")
+                    size = int(digits, 16)
                     if size == 0:
                         while (await reader.readuntil(b"\r\n")) != b"\r\n":
                             pass  # trailers
@@ -196,8 +212,8 @@ class Response:
                         raise TooLarge(f"response exceeded {self._guard.limit} bytes")
                     chunk = await reader.readexactly(size + 2)
                     yield chunk[:-2]
-            elif "content-length" in headers:
-                remaining = int(headers["content-length"])
+            elif self._length is not None:
+                remaining = self._length
                 if remaining > self._guard.limit:
                     self._guard.exceeded = True
                     raise TooLarge(f"response exceeded {self._guard.limit} bytes")
@@ -222,7 +238,12 @@ class Response:
             return
         self._pool.slots.release()
         idle = self._pool.idle.setdefault(connection.origin, [])
-        if self._done and self._keep_alive and len(idle) < MAX_IDLE_PER_ORIGIN:
+        if (
+            self._done
+            and self._keep_alive
+            and not connection.unread()
+            and len(idle) < MAX_IDLE_PER_ORIGIN
+        ):
             connection.idle_since = time.monotonic()
             idle.append(connection)
         else:
@@ -244,7 +265,10 @@ async def post(
     host = parts.hostname or ""
     if scheme not in ("http", "https") or not host:
         raise httpx2.UnsupportedProtocol("only http and https URLs")
-    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:  # not digits, or out of range: refused as httpx2 refuses it
+        raise httpx2.InvalidURL("the URL's port is malformed") from None
     origin: Origin = (scheme, host, port)
     send = dict(headers)
     send["accept-encoding"] = "identity"  # the cap counts received bytes: no inflation after it
@@ -255,12 +279,19 @@ async def post(
     if parts.port is not None:
         netloc += f":{port}"
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        target = quote(target, safe=_TARGET_SAFE)
+    except UnicodeEncodeError:  # a lone surrogate: no bytes to send
+        raise httpx2.InvalidURL("the URL's path cannot be encoded") from None
     head = f"POST {target} HTTP/1.1\r\nhost: {netloc}\r\n" + "".join(
         _checked(name, value)
         for name, value in send.items()
         if name.lower() not in ("host", "content-length", "transfer-encoding", "connection")
     )
-    request = (head + f"content-length: {len(content)}\r\n\r\n").encode("latin-1") + content
+    try:
+        request = (head + f"content-length: {len(content)}\r\n\r\n").encode("latin-1") + content
+    except UnicodeEncodeError:  # the message names neither: a header value may be a secret
+        raise httpx2.LocalProtocolError("a header value or the host is not latin-1") from None
 
     pool = _pool()
     await pool.slots.acquire()
@@ -273,13 +304,14 @@ async def post(
     try:
         connection.writer.write(request)
         status, response_headers, keep_alive = await _head(connection.reader)
+        length = _framing(response_headers)
     except BaseException as exc:
         pool.slots.release()
         connection.close()
         if isinstance(exc, ConnectionError | OSError):
             raise httpx2.ReadError(type(exc).__name__) from None
         raise
-    response = Response(pool, connection, status, response_headers, guard, keep_alive)
+    response = Response(pool, connection, status, response_headers, guard, keep_alive, length)
     encoding = response_headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         guard.compressed = True
@@ -323,9 +355,33 @@ async def _head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bool
                 name, sep, value = line.partition(":")
                 if not sep:
                     raise httpx2.RemoteProtocolError("malformed header line")
-                headers[name.strip().lower()] = value.strip()
+                # Repeated lines are one comma-separated list (RFC 9110 §5.3), so two differing
+                # Content-Length lines are seen as such rather than the last one winning.
+                name, value = name.strip().lower(), value.strip()
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         keep_alive = version == "HTTP/1.1" and "close" not in headers.get("connection", "")
         return status, headers, keep_alive
+
+
+def _framing(headers: dict[str, str]) -> int | None:
+    """The body's declared length, or ``None`` (chunked, or up to the close); refuses an answer
+    whose end two parties could place differently (RFC 9112 §6.3): a later request on the
+    connection would read the rest as its answer."""
+    if "transfer-encoding" in headers:
+        if "content-length" in headers:
+            raise httpx2.RemoteProtocolError("both Transfer-Encoding and Content-Length")
+        if headers["transfer-encoding"].lower() != "chunked":
+            raise httpx2.RemoteProtocolError("unsupported Transfer-Encoding")
+        return None
+    if "content-length" not in headers:
+        return None
+    # Digits only (``int`` takes "+5", "1_0", "-1", " 5"), and one value: repeated lines or a
+    # list are accepted only when every value is the same (RFC 9110 §8.6).
+    values = {value.strip() for value in headers["content-length"].split(",")}
+    value = values.pop()
+    if values or not (value.isascii() and value.isdigit()):
+        raise httpx2.RemoteProtocolError("malformed Content-Length")
+    return int(value)
 
 
 class _Carrier:
