@@ -5,6 +5,8 @@ config's mappings by name / URI / URI template (validated against what sync foun
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django_tenants.utils import tenant_context
 
@@ -216,7 +218,42 @@ def test_replacing_the_mappings_audits_prompts_and_resources_changes(acme, acme_
         ("search://q{?term}", "search://qx", False),
         ("weird://{", "weird://{", False),
         ("a.b://{x}", "aXb://1", False),
+        ("files://{+path}/meta", "files://a/b/meta", True),
+        ("files://{+path}/meta", "files://a/b/meta/x", False),
+        ("x://{a}{b}", "x://ab", True),
+        ("x://{a}{b}", "x://a", False),
+        ("doc://{name}{.ext}", "doc://report.pdf.gz", True),
+        ("doc://{name}{.ext}", "doc://report/x.pdf", False),
+        ("tree://root{/seg}", "tree://root/a/b", True),
+        ("tree://root{/seg}", "tree://root//a", False),
+        ("m://x{;p}", "m://x;a=1;b", True),
+        ("m://x{;p}", "m://x;a/b", False),
+        ("q://x{?a}{&b}", "q://x?a=1&b=2&c", True),
+        ("q://x{?a}{&b}", "q://x&b=2", True),
+        ("f://x{#frag}", "f://x#top/more", True),
+        ("f://x{#frag}", "f://x#top?no", False),
+        ("long://{id}" + "/x" * 300, "long://1" + "/x" * 300, False),  # too long to match
     ],
 )
 def test_uri_templates_match_only_their_own_family(template, uri, matches):
     assert template_matches(template, uri) is matches
+
+
+@pytest.mark.parametrize(
+    ("template", "uri"),
+    [
+        ("x:{+a}{+b}{+c}{+d}", "x:" + "a" * 2000 + "#"),
+        ("x:{a}{b}{c}{d}{e}{f}", "x:" + "a" * 2000 + "/"),
+        ("x:{+a}/{+b}/{+c}/{+d}", "x:" + "/" * 2000 + "#"),
+        ("m://x{;p}", "m://x" + ";" * 2000 + "/"),
+        ("q://x{&p}", "q://x" + "&" * 2000 + "#"),
+        ("t:{/a}{/b}{/c}", "t:" + "/a" * 1000 + "//"),
+        ("x:{+a}" + "a" * 500, "x:" + "a" * 2040 + "b"),
+    ],
+)
+def test_a_hostile_template_cannot_stall_the_event_loop(template, uri):
+    # The upstream writes the template and the agent the URI: the backtracking regex this
+    # replaced took seconds (and grew polynomially) on these. A safety bound, not a benchmark.
+    started = time.monotonic()
+    assert template_matches(template, uri) is False
+    assert time.monotonic() - started < 1.0
