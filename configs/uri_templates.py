@@ -5,6 +5,12 @@ trusted. A backtracking regex over adjacent expressions (``{+a}{+b}{+c}``) takes
 time in the URI's length, on the event loop; here the template is compiled to a small NFA and
 simulated a character at a time over the set of live states, so a match costs at most
 (URI length × template states), whatever either holds.
+
+An expansion value may not step out of the template's family: it never holds a ``\\``, a
+percent-encoded ``/``, ``.`` or ``\\`` (``%2F``, ``%2E``, ``%5C``, any case), or any part of a
+``.``/``..`` path segment, so ``file:///docs/{name}`` is not ``file:///docs/..`` nor
+``..%2Fetc%2Fpasswd``, and ``{+path}`` is not ``../..``. The template's own literal text is the
+upstream's and is not checked.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ MAX_TEMPLATE = 512
 MAX_EXPRESSIONS = 32
 
 _EXPRESSION = re.compile(r"\{([+#./;?&]?)([A-Za-z0-9_.,%*:]+)\}")
+_ENCODED_ESCAPES = ("%2f", "%2e", "%5c")
 
 # Each operator's expansion as (prefix, excluded characters, shape), the same language as the
 # conservative regexes this replaces:
@@ -42,6 +49,7 @@ _OPERATORS: dict[str, tuple[str, str, str]] = {
 @dataclass(frozen=True)
 class _State:
     # A consuming transition: (literal char or None, excluded chars for an expansion, target);
+    # for an expansion (literal None) the character must also be allowed in a value.
     moves: tuple[tuple[str | None, str, int], ...]
     skips: tuple[int, ...]  # epsilon transitions
 
@@ -103,15 +111,16 @@ def _expansion(states: list[_State], prefix: str, excluded: str, shape: str) -> 
 
 def _run(machine: _Machine, uri: str) -> bool:
     accept = len(machine.states)
+    forbidden = _forbidden_in_values(uri)
     live = _closure(machine, {0})
-    for char in uri:
+    for index, char in enumerate(uri):
         step: set[int] = set()
         for state in live:
             if state == accept:
                 continue
             for literal, excluded, target in machine.states[state].moves:
                 if literal is None:
-                    if char not in excluded:
+                    if char not in excluded and not forbidden[index]:
                         step.add(target)
                 elif char == literal:
                     step.add(target)
@@ -133,3 +142,20 @@ def _closure(machine: _Machine, states: set[int]) -> set[int]:
                 states.add(target)
                 stack.append(target)
     return states
+
+
+def _forbidden_in_values(uri: str) -> list[bool]:
+    """Per character of ``uri``: whether no expansion value may hold it (see the module doc)."""
+    forbidden = [char == "\\" for char in uri]
+    lowered = uri.lower()
+    for encoded in _ENCODED_ESCAPES:
+        start = lowered.find(encoded)
+        while start != -1:
+            forbidden[start] = True  # the '%': a value would have to hold it to hold the escape
+            start = lowered.find(encoded, start + 1)
+    start = 0
+    for segment in re.split(r"[/?#]", uri):
+        if segment in (".", ".."):
+            forbidden[start : start + len(segment)] = [True] * len(segment)
+        start += len(segment) + 1
+    return forbidden

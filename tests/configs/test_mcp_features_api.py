@@ -257,3 +257,38 @@ def test_a_hostile_template_cannot_stall_the_event_loop(template, uri):
     started = time.monotonic()
     assert template_matches(template, uri) is False
     assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("template", "uri"),
+    [
+        ("file:///docs/{name}", "file:///docs/.."),
+        ("file:///docs/{name}", "file:///docs/."),
+        ("file:///docs/{name}", "file:///docs/..%2F..%2Fetc%2Fpasswd"),
+        ("file:///docs/{name}", "file:///docs/%2e%2e"),
+        ("file:///docs/{name}", "file:///docs/%2E%2E"),
+        ("file:///docs/{name}", "file:///docs/..%5cwindows"),
+        ("file:///docs/{name}", "file:///docs/..\\windows"),
+        ("file:///docs/{+path}", "file:///docs/../../etc/passwd"),
+        ("file:///docs/{+path}", "file:///docs/a/./b"),
+        ("file:///docs/{+path}", "file:///docs/a/.."),
+        ("file:///docs{/segments}", "file:///docs/a/.."),
+        ("search://q{?term}", "search://q?term=..%2f"),
+    ],
+)
+def test_an_expansion_cannot_step_out_of_its_template_family(template, uri):
+    assert template_matches(template, uri) is False
+
+
+@pytest.mark.parametrize(
+    ("template", "uri"),
+    [
+        ("file:///docs/{name}", "file:///docs/..hidden"),
+        ("file:///docs/{name}", "file:///docs/a.b"),
+        ("file:///docs/{name}", "file:///docs/%20x%2A"),
+        ("file:///docs/{+path}", "file:///docs/a/b.c/...d"),
+        ("file:///docs/../{name}", "file:///docs/../a"),  # the upstream's own literal text
+    ],
+)
+def test_dots_and_escapes_that_stay_in_the_family_still_match(template, uri):
+    assert template_matches(template, uri) is True
