@@ -137,8 +137,9 @@ def credential_targets(settings: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
-def _holders(connection: Connection) -> int:
-    """How many credentials are stored for ``connection``: users' keys/tokens and the shared one."""
+def _holders(connection: Connection, fields: list[str]) -> int:
+    """How many credentials stored for ``connection`` go where ``fields`` point: users'
+    keys/tokens, the shared one, and the OAuth client secret when its token URL moves."""
     account_ids = list(connection.accounts.values_list("pk", flat=True))
     users = (
         Secret.objects.filter(owner_type=Secret.OwnerType.ACCOUNT, owner_id__in=account_ids)
@@ -146,10 +147,13 @@ def _holders(connection: Connection) -> int:
         .distinct()
         .count()
     )
-    shared = Secret.objects.filter(
-        owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field="shared_credential"
-    ).exists()
-    return users + int(shared)
+    own = ["shared_credential"]
+    if set(fields) & {"token_url", "refresh_url"}:
+        own.append("client_secret")  # sent to the token URL with every exchange and refresh
+    stored = Secret.objects.filter(
+        owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field__in=own
+    ).count()
+    return users + stored
 
 
 def credential_move_summary(
@@ -160,7 +164,7 @@ def credential_move_summary(
     moved = sorted(key for key in old if old[key] and old[key] != new[key])
     if not moved:
         return None
-    holders = _holders(connection)
+    holders = _holders(connection, moved)
     if not holders:
         return None
     return {"fields": moved, "credentials": holders, "from": old, "to": new}
