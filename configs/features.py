@@ -11,16 +11,14 @@ first mapping, as for tools.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from .models import Connection, McpConfig, ToolMapping
 from .tools import config_mappings
+from .uri_templates import MAX_URI, template_matches
 
 ALL = ToolMapping.ALL_TOOLS
-MAX_URI = 2048
 
 
 @dataclass(frozen=True)
@@ -164,43 +162,3 @@ def exposure_template(exposure: Exposure, uri_template: str) -> ExposedResource 
         if item.uri == uri_template:
             return item
     return None
-
-
-def template_matches(template: str, uri: str) -> bool:
-    """Whether ``uri`` is an expansion of the RFC 6570 ``template`` (levels 1–3, conservative).
-
-    A simple ``{var}`` never spans a '/', '?' or '#', so a template cannot be stretched over
-    a URI outside its family.
-    """
-    pattern = _template_regex(template)
-    return pattern is not None and pattern.fullmatch(uri) is not None
-
-
-_EXPRESSION = re.compile(r"\{([+#./;?&]?)([A-Za-z0-9_.,%*:]+)\}")
-_OPERATOR_PATTERN = {
-    "": r"[^/?#]+",
-    "+": r"[^?#]+",
-    "#": r"(?:#[^?]*)?",
-    ".": r"(?:\.[^/?#.]+)*",
-    "/": r"(?:/[^/?#]+)*",
-    ";": r"(?:;[^/?#]*)*",
-    "?": r"(?:\?[^#]*)?",
-    "&": r"(?:&[^#]*)*",
-}
-
-
-@lru_cache(maxsize=512)
-def _template_regex(template: str) -> re.Pattern[str] | None:
-    if len(template) > MAX_URI:
-        return None
-    parts: list[str] = []
-    last = 0
-    for match in _EXPRESSION.finditer(template):
-        parts.append(re.escape(template[last : match.start()]))
-        parts.append(_OPERATOR_PATTERN[match.group(1)])
-        last = match.end()
-    rest = template[last:]
-    if "{" in rest or "}" in rest:
-        return None  # not a template this matcher understands: matches nothing
-    parts.append(re.escape(rest))
-    return re.compile("".join(parts))

@@ -250,8 +250,9 @@ class ConnectionDetailApi(TenantAPIView):
             required=False,
             default=False,
             help_text=(
-                "openapi: allow a change that sends the stored credentials to another host "
-                "(server_url or the OAuth token URL); refused with 409 otherwise."
+                "Allow a change that sends the stored credentials to another host "
+                "(server_url, or an openapi document's OAuth token URL); refused with 409 "
+                "otherwise. For an OAuth upstream MCP server its users must then reconnect."
             ),
         )
 

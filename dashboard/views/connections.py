@@ -96,6 +96,10 @@ class ConnectionForm(forms.Form):
         required=False, max_length=500, assume_scheme="https", label="Token URL"
     )
     revoke_url = forms.CharField(required=False, max_length=500, label="Revoke URL")
+    # Shown only after the service refused a change that sends stored credentials elsewhere.
+    confirm_credential_move = forms.BooleanField(
+        required=False, label="Send the stored credentials to the new host"
+    )
 
     def payload(self) -> tuple[dict[str, Any], dict[str, str]]:
         """(settings, secrets) for the connections service, from the fields this kind uses."""
@@ -152,7 +156,11 @@ def _detail_url(request: HttpRequest, name: str) -> str:
 
 
 def _form_page(
-    request: HttpRequest, form: ConnectionForm, connection: Connection | None, status: int = 200
+    request: HttpRequest,
+    form: ConnectionForm,
+    connection: Connection | None,
+    status: int = 200,
+    moving: bool = False,
 ) -> HttpResponse:
     return render_page(
         request,
@@ -163,6 +171,7 @@ def _form_page(
             "connection": connection,
             "redirect_uri": connection_redirect_uri(),
             "secrets": connection_secret_status(connection) if connection else {},
+            "moving": moving,
         },
         status=status,
     )
@@ -275,18 +284,24 @@ def connection_edit(request: HttpRequest, name: str) -> HttpResponse:
     if request.method != "POST":
         return _form_page(request, _fixed_kind(ConnectionForm(initial=initial)), connection)
     form = _fixed_kind(ConnectionForm(request.POST, initial=initial))
+    moving = False
     if form.is_valid():
         settings, secrets = form.payload()
         try:
             services.connection_update(
-                connection=connection, settings=settings, secrets=secrets, actor=actor_of(request)
+                connection=connection,
+                settings=settings,
+                secrets=secrets,
+                actor=actor_of(request),
+                confirm_credential_move=form.cleaned_data["confirm_credential_move"],
             )
         except ApplicationError as exc:
             form_error(form, exc)
+            moving = exc.code == "credentials_would_move"
         else:
             messages.success(request, f"Connection “{connection.name}” saved.")
             return redirect(_detail_url(request, connection.name))
-    return _form_page(request, form, connection, status=400)
+    return _form_page(request, form, connection, status=400, moving=moving)
 
 
 def _fixed_kind(form: ConnectionForm) -> ConnectionForm:

@@ -254,3 +254,75 @@ def test_connection_tools_of_a_builtin_are_its_catalog_and_sync_is_a_no_op(acme_
     synced = acme_api.post(f"{BASE}/connections/demo/sync")
     assert synced.status_code == 200
     assert [t["name"] for t in synced.json()["tools"]] == [t["name"] for t in tools]
+
+
+def _mcp(auth_type: str, **extra: object) -> dict:
+    return {
+        "name": "up",
+        "connector": "mcp",
+        "auth_type": auth_type,
+        "settings": {"server_url": "http://127.0.0.1:9/mcp", "header_name": "X-Api-Key"},
+        **extra,
+    }
+
+
+def test_moving_an_mcp_servers_shared_header_to_another_host_needs_confirmation(acme, acme_api):
+    created = _post(acme_api, _mcp("shared_header", secrets={"shared_header": SHARED}))
+    assert created.status_code == 201, created.content
+    url = f"{BASE}/connections/up"
+    elsewhere = {"settings": {"server_url": "http://127.0.0.1:10/mcp"}}
+    error = _error(acme_api.patch(url, elsewhere, format="json"), 409, "credentials_would_move")
+    assert error["details"] == {"fields": ["server_url"], "credentials": 1}
+    assert SHARED not in json.dumps(error)
+    # Same origin, another path: the header still goes where it was issued.
+    same_host = acme_api.patch(
+        url, {"settings": {"server_url": "http://127.0.0.1:9/v2/mcp"}}, format="json"
+    )
+    assert same_host.status_code == 200, same_host.content
+    with tenant_context(acme):
+        assert Connection.objects.get(name="up").settings["server_url"] == (
+            "http://127.0.0.1:9/v2/mcp"
+        )
+    confirmed = acme_api.patch(url, {**elsewhere, "confirm_credential_move": True}, format="json")
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["settings"]["server_url"] == "http://127.0.0.1:10/mcp"
+    with tenant_context(acme):
+        event = AuditEvent.objects.filter(event_type=EventType.CONNECTION_CHANGED).latest("id")
+        assert event.extra["host_change_confirmed"] == ["server_url"]
+
+
+def test_moving_an_mcp_server_with_users_keys_needs_confirmation(acme, acme_api):
+    from accounts.services.accounts import account_get_or_create, account_store_api_key
+
+    assert _post(acme_api, _mcp("api_key")).status_code == 201
+    with tenant_context(acme):
+        connection = Connection.objects.get(name="up")
+        for who in ("alice", "bob"):
+            account = account_get_or_create(connection=connection, identifier=who, actor="t")
+            account_store_api_key(account=account, api_key=f"key-of-{who}", actor="t")
+    url = f"{BASE}/connections/up"
+    elsewhere = {"settings": {"server_url": "http://127.0.0.1:10/mcp"}}
+    refused = acme_api.patch(url, elsewhere, format="json")
+    error = _error(refused, 409, "credentials_would_move")
+    assert error["details"] == {"fields": ["server_url"], "credentials": 2}
+    assert "key-of-alice" not in refused.content.decode()
+    with tenant_context(acme):
+        assert Connection.objects.get(name="up").settings["server_url"] == (
+            "http://127.0.0.1:9/mcp"
+        )
+    confirmed = acme_api.patch(url, {**elsewhere, "confirm_credential_move": True}, format="json")
+    assert confirmed.status_code == 200, confirmed.content
+    with tenant_context(acme):
+        # The admin said it is the same API: the users' keys stay (only OAuth tokens are bound
+        # to the old server).
+        assert set(ConnectedAccount.objects.values_list("status", flat=True)) == {"ACTIVE"}
+
+
+def test_an_mcp_server_without_stored_credentials_can_move(acme_api):
+    assert _post(acme_api, _mcp("api_key")).status_code == 201
+    moved = acme_api.patch(
+        f"{BASE}/connections/up",
+        {"settings": {"server_url": "http://127.0.0.1:10/mcp"}},
+        format="json",
+    )
+    assert moved.status_code == 200, moved.content

@@ -5,6 +5,8 @@ config's mappings by name / URI / URI template (validated against what sync foun
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django_tenants.utils import tenant_context
 
@@ -216,7 +218,77 @@ def test_replacing_the_mappings_audits_prompts_and_resources_changes(acme, acme_
         ("search://q{?term}", "search://qx", False),
         ("weird://{", "weird://{", False),
         ("a.b://{x}", "aXb://1", False),
+        ("files://{+path}/meta", "files://a/b/meta", True),
+        ("files://{+path}/meta", "files://a/b/meta/x", False),
+        ("x://{a}{b}", "x://ab", True),
+        ("x://{a}{b}", "x://a", False),
+        ("doc://{name}{.ext}", "doc://report.pdf.gz", True),
+        ("doc://{name}{.ext}", "doc://report/x.pdf", False),
+        ("tree://root{/seg}", "tree://root/a/b", True),
+        ("tree://root{/seg}", "tree://root//a", False),
+        ("m://x{;p}", "m://x;a=1;b", True),
+        ("m://x{;p}", "m://x;a/b", False),
+        ("q://x{?a}{&b}", "q://x?a=1&b=2&c", True),
+        ("q://x{?a}{&b}", "q://x&b=2", True),
+        ("f://x{#frag}", "f://x#top/more", True),
+        ("f://x{#frag}", "f://x#top?no", False),
+        ("long://{id}" + "/x" * 300, "long://1" + "/x" * 300, False),  # too long to match
     ],
 )
 def test_uri_templates_match_only_their_own_family(template, uri, matches):
     assert template_matches(template, uri) is matches
+
+
+@pytest.mark.parametrize(
+    ("template", "uri"),
+    [
+        ("x:{+a}{+b}{+c}{+d}", "x:" + "a" * 2000 + "#"),
+        ("x:{a}{b}{c}{d}{e}{f}", "x:" + "a" * 2000 + "/"),
+        ("x:{+a}/{+b}/{+c}/{+d}", "x:" + "/" * 2000 + "#"),
+        ("m://x{;p}", "m://x" + ";" * 2000 + "/"),
+        ("q://x{&p}", "q://x" + "&" * 2000 + "#"),
+        ("t:{/a}{/b}{/c}", "t:" + "/a" * 1000 + "//"),
+        ("x:{+a}" + "a" * 500, "x:" + "a" * 2040 + "b"),
+    ],
+)
+def test_a_hostile_template_cannot_stall_the_event_loop(template, uri):
+    # The upstream writes the template and the agent the URI: the backtracking regex this
+    # replaced took seconds (and grew polynomially) on these. A safety bound, not a benchmark.
+    started = time.monotonic()
+    assert template_matches(template, uri) is False
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("template", "uri"),
+    [
+        ("file:///docs/{name}", "file:///docs/.."),
+        ("file:///docs/{name}", "file:///docs/."),
+        ("file:///docs/{name}", "file:///docs/..%2F..%2Fetc%2Fpasswd"),
+        ("file:///docs/{name}", "file:///docs/%2e%2e"),
+        ("file:///docs/{name}", "file:///docs/%2E%2E"),
+        ("file:///docs/{name}", "file:///docs/..%5cwindows"),
+        ("file:///docs/{name}", "file:///docs/..\\windows"),
+        ("file:///docs/{+path}", "file:///docs/../../etc/passwd"),
+        ("file:///docs/{+path}", "file:///docs/a/./b"),
+        ("file:///docs/{+path}", "file:///docs/a/.."),
+        ("file:///docs{/segments}", "file:///docs/a/.."),
+        ("search://q{?term}", "search://q?term=..%2f"),
+    ],
+)
+def test_an_expansion_cannot_step_out_of_its_template_family(template, uri):
+    assert template_matches(template, uri) is False
+
+
+@pytest.mark.parametrize(
+    ("template", "uri"),
+    [
+        ("file:///docs/{name}", "file:///docs/..hidden"),
+        ("file:///docs/{name}", "file:///docs/a.b"),
+        ("file:///docs/{name}", "file:///docs/%20x%2A"),
+        ("file:///docs/{+path}", "file:///docs/a/b.c/...d"),
+        ("file:///docs/../{name}", "file:///docs/../a"),  # the upstream's own literal text
+    ],
+)
+def test_dots_and_escapes_that_stay_in_the_family_still_match(template, uri):
+    assert template_matches(template, uri) is True

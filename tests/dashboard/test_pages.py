@@ -565,3 +565,42 @@ def test_tenant_switcher_lists_every_tenant_of_the_user(furnished, globex, user_
     membership_set(tenant=globex, user=user_of("alice"), role="auditor")
     html = client_for("alice").get(f"{BASE}/").content.decode()
     assert 'href="/t/globex/dashboard/"' in html and 'href="/t/acme/dashboard/"' in html
+
+
+def test_moving_an_upstream_servers_credentials_is_confirmed_on_the_edit_form(furnished, acme):
+    from audit.models import AuditEvent
+    from configs.models import Connection
+    from configs.services.connections import connection_create
+
+    with tenant_context(acme):
+        connection_create(
+            name="up",
+            connector="mcp",
+            auth_type="shared_header",
+            settings={"server_url": "http://127.0.0.1:9/mcp", "header_name": "X-Api-Key"},
+            secrets={"shared_header": "upstream-shared-value-123"},
+            actor="tests",
+        )
+    client = client_for("alice")
+    form = {
+        "name": "up",
+        "connector": "mcp",
+        "auth_type": "shared_header",
+        "server_url": "http://127.0.0.1:10/mcp",
+        "header_name": "X-Api-Key",
+    }
+    refused = client.post(f"{BASE}/connections/up/edit/", form)
+    assert refused.status_code == 400
+    page = refused.content.decode()
+    assert 'id="credential-move"' in page and 'name="confirm_credential_move"' in page
+    assert "upstream-shared-value-123" not in page
+    with tenant_context(acme):
+        assert Connection.objects.get(name="up").settings["server_url"] == "http://127.0.0.1:9/mcp"
+    saved = client.post(f"{BASE}/connections/up/edit/", {**form, "confirm_credential_move": "on"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    with tenant_context(acme):
+        assert Connection.objects.get(name="up").settings["server_url"] == (
+            "http://127.0.0.1:10/mcp"
+        )
+        event = AuditEvent.objects.filter(event_type="connection.changed").latest("id")
+        assert event.extra["host_change_confirmed"] == ["server_url"]

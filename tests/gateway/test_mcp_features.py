@@ -241,6 +241,24 @@ async def test_what_the_mapping_does_not_allow_does_not_exist_and_is_audited(
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_a_uri_stepping_out_of_its_template_family_never_reaches_the_upstream(
+    features_live, features_upstream, mode
+):
+    # alice's mapping exposes notes://{note_id}; a '..' or an encoded '/' is not a note id.
+    uris = ["notes://..", "notes://..%2F..%2Fsecret", "notes://%2e%2e"]
+    async with features_live.client("alice", mode) as alice:
+        for uri in uris:
+            with pytest.raises(MCPError) as refused:
+                await alice.read_resource(uri)
+            assert (refused.value.error.code, refused.value.error.message) == (
+                -32602,
+                "Resource not found",
+            )
+            assert refused.value.error.data == {"uri": uri}
+    assert features_upstream.calls == []
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_relayed_requests_are_audited_like_tool_calls(features_live, django_db_blocker, mode):
     async with features_live.client("bob", mode) as bob:
         await bob.read_resource("notes://7")

@@ -436,6 +436,79 @@ def test_patching_the_client_registers_again_and_a_refusal_changes_nothing(
         assert connection.upstream_oauth["registration"]["client_id"] == "acme-public"
 
 
+def test_moving_the_server_needs_confirmation_and_then_its_users_reconnect(
+    acme, acme_api, browser, upstream
+):
+    """The users' tokens were issued for the old server (its resource): they must neither go
+    to the new one unasked nor stay in use after the admin confirms the move."""
+    from audit.models import AuditEvent
+
+    connection = _create(acme, upstream)
+    for who in ("alice", "bob"):
+        _connect(acme_api, browser, upstream, who)
+    url = "/t/acme/api/v1/connections/remote"
+    with run_oauth_upstream() as other:
+        refused = acme_api.patch(url, {"settings": {"server_url": other.url}}, format="json")
+        assert refused.status_code == 409, refused.content
+        assert refused.json()["error"]["code"] == "credentials_would_move"
+        assert refused.json()["error"]["details"] == {"fields": ["server_url"], "credentials": 2}
+        # Refused before discovery: the new server heard nothing, the connection is unchanged.
+        assert other.provider.registrations == []
+        with tenant_context(acme):
+            connection.refresh_from_db()
+            assert connection.settings["server_url"] == upstream.url
+        assert _whoami(acme, "alice") == {"user": "alice-upstream"}
+
+        confirmed = acme_api.patch(
+            url,
+            {"settings": {"server_url": other.url}, "confirm_credential_move": True},
+            format="json",
+        )
+        assert confirmed.status_code == 200, confirmed.content
+        assert confirmed.json()["upstream_oauth"]["discovery"]["issuer"] == other.issuer
+        for who in ("alice", "bob"):
+            account = _account(acme, who)
+            assert account.status == ConnectedAccount.Status.EXPIRED
+            assert "reconnect" in account.last_error
+            with tenant_context(acme):
+                assert not Secret.objects.filter(
+                    owner_type=Secret.OwnerType.ACCOUNT, owner_id=account.pk
+                ).exists()
+        with tenant_context(acme):
+            event = AuditEvent.objects.filter(event_type="connection.changed").latest("id")
+        assert event.extra["host_change_confirmed"] == ["server_url"]
+        assert event.extra["accounts_expired"] == 2
+
+        # The old token is not sent to the new server: alice is told to reconnect...
+        with pytest.raises(ApplicationError) as expired:
+            run(acme, connection_name="remote", tool_name="whoami", identifier="alice")
+        assert expired.value.code == "account_expired"
+        assert other.provider.token_requests == []
+        # ...and once she has, her calls go through with a token the new server issued.
+        _connect(acme_api, browser, other, "alice")
+        assert _whoami(acme, "alice") == {"user": "alice-upstream"}
+        assert [i.user for i in other.provider.access.values()] == ["alice-upstream"]
+
+
+def test_a_pre_registered_client_secret_alone_does_not_move_unconfirmed(acme, acme_api, upstream):
+    upstream.pre_register("acme-vmcp", "pre-registered-secret-" + "x" * 16, REDIRECT)
+    _create(
+        acme,
+        upstream,
+        settings={"client_id": "acme-vmcp"},
+        secrets={"client_secret": "pre-registered-secret-" + "x" * 16},
+    )
+    with run_oauth_upstream() as other:
+        refused = acme_api.patch(
+            "/t/acme/api/v1/connections/remote",
+            {"settings": {"server_url": other.url}},
+            format="json",
+        )
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["details"] == {"fields": ["server_url"], "credentials": 1}
+    assert "pre-registered-secret" not in refused.content.decode()
+
+
 def test_sync_lists_tools_with_a_connected_users_token_and_fails_clearly_without(
     acme, acme_api, browser, upstream
 ):

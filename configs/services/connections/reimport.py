@@ -7,7 +7,7 @@ tool the new document no longer has simply stops being exposed (``configs.tools`
 and comes back if a later document has it again; a ``"*"`` mapping gains the added tools.
 
 ``credential_move`` is the guard for the other half of a change: moving where the stored
-credentials are sent.
+credentials are sent (for every connection with a ``server_url``, an upstream MCP server's too).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from configs.models import Connection, ToolMapping
+from configs.selectors import MCP_CONNECTOR
 from connectors.openapi import PLAN_KEY
 from vault.models import Secret
 from vmcp_platform.errors import Conflict
@@ -137,8 +138,10 @@ def credential_targets(settings: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
-def _holders(connection: Connection) -> int:
-    """How many credentials are stored for ``connection``: users' keys/tokens and the shared one."""
+def _holders(connection: Connection, fields: list[str]) -> int:
+    """How many credentials stored for ``connection`` go where ``fields`` point: users'
+    keys/tokens, the shared header or credential, and the OAuth client secret when it goes
+    along."""
     account_ids = list(connection.accounts.values_list("pk", flat=True))
     users = (
         Secret.objects.filter(owner_type=Secret.OwnerType.ACCOUNT, owner_id__in=account_ids)
@@ -146,10 +149,15 @@ def _holders(connection: Connection) -> int:
         .distinct()
         .count()
     )
-    shared = Secret.objects.filter(
-        owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field="shared_credential"
-    ).exists()
-    return users + int(shared)
+    own = ["shared_credential", "shared_header"]
+    # The client secret goes to the token URL with every exchange and refresh: an openapi
+    # document's, or the authorization server an MCP upstream's server URL leads to.
+    if connection.connector == MCP_CONNECTOR or set(fields) & {"token_url", "refresh_url"}:
+        own.append("client_secret")
+    stored = Secret.objects.filter(
+        owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field__in=own
+    ).count()
+    return users + stored
 
 
 def credential_move_summary(
@@ -160,7 +168,7 @@ def credential_move_summary(
     moved = sorted(key for key in old if old[key] and old[key] != new[key])
     if not moved:
         return None
-    holders = _holders(connection)
+    holders = _holders(connection, moved)
     if not holders:
         return None
     return {"fields": moved, "credentials": holders, "from": old, "to": new}
@@ -171,10 +179,11 @@ def credential_move(
 ) -> dict[str, Any] | None:
     """Refuse to move stored credentials to another host unless the admin confirmed it.
 
-    The users' keys and tokens (and the shared credential) were issued by the API at the old
-    host and are sent with every call: pointing the connection at another host would hand them
-    to whoever runs it (a typo, a lookalike domain, an internal service). The admin can revoke
-    the accounts first, or confirm that the new host is the same API; the move is audited.
+    The users' keys and tokens (and the shared credential, and the OAuth client secret where
+    it goes along) were issued for the old host and are sent with every call: pointing the
+    connection at another host would hand them to whoever runs it (a typo, a lookalike
+    domain, an internal service). The admin can revoke the accounts first, or confirm that
+    the new host is the same API; the move is audited.
     """
     moved = credential_move_summary(connection, before, after)
     if moved is None or confirmed:

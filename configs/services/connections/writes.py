@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.models import EventType
 from audit.services import audit_record
 from configs.models import NAME_VALIDATOR, Connection
 from connectors.openapi import OPENAPI_CONNECTOR
-from vault.models import OAuthState, Secret
+from vault.models import ConnectedAccount, OAuthState, Secret
 from vault.secrets import secret_delete, secret_put, secrets_delete_for_owners
 from vmcp_platform.errors import Conflict
 
@@ -107,7 +108,7 @@ def connection_update(
 ) -> Connection:
     """Change settings (merged; a ``null`` value removes a key) and/or replace secrets.
 
-    The name, connector and auth type are fixed: agents and configs refer to them. An openapi
+    The name, connector and auth type are fixed: agents and configs refer to them. A
     connection whose stored credentials would go to another host needs
     ``confirm_credential_move`` (``reimport.credential_move`` says why).
     """
@@ -129,10 +130,7 @@ def connection_update(
             merged = {**before, **settings}
             merged = {k: v for k, v in merged.items() if v is not None}
             clean = validate_settings(connection.connector, connection.auth_type, merged)
-            if is_openapi:
-                moved = credential_move(
-                    connection, before, clean, confirmed=confirm_credential_move
-                )
+            moved = credential_move(connection, before, clean, confirmed=confirm_credential_move)
         if settings:
             changed_keys = sorted(
                 k for k in set(before) | set(clean) if before.get(k) != clean.get(k)
@@ -143,6 +141,7 @@ def connection_update(
         if clean_secrets and not changed_keys:
             connection.save(update_fields=["updated_at"])
         setup = _rediscover(connection, changed_keys, set(clean_secrets))
+        expired = _expire_upstream_tokens(connection, moved)
         audit_record(
             event_type=EventType.CONNECTION_CHANGED,
             actor=actor,
@@ -152,6 +151,7 @@ def connection_update(
                 "vault_fields": sorted(clean_secrets),
                 # Not "credential…": the audit redacts keys that sound like secrets.
                 **({"host_change_confirmed": moved["fields"]} if moved else {}),
+                **({"accounts_expired": expired} if expired else {}),
                 **_registration_audit(setup),
             },
         )
@@ -180,6 +180,34 @@ def _rediscover(
     return setup
 
 
+def _expire_upstream_tokens(connection: Connection, moved: dict[str, Any] | None) -> int:
+    """After a confirmed move of an OAuth upstream MCP server: its users reconnect.
+
+    Their tokens were issued by the old server's authorization server for the old resource
+    (RFC 8707): the new server should not be handed them, nor accept them. The accounts stay
+    (EXPIRED, with a reason) and their tokens are destroyed; how many is audited.
+    """
+    if not moved or "server_url" not in moved["fields"]:
+        return 0
+    if not is_upstream_oauth(connection.connector, connection.auth_type):
+        return 0
+    accounts = connection.accounts.exclude(
+        status__in=[ConnectedAccount.Status.REVOKED, ConnectedAccount.Status.PENDING_AUTH]
+    )
+    account_ids = list(accounts.values_list("pk", flat=True))
+    secrets_delete_for_owners(owner_type=Secret.OwnerType.ACCOUNT, owner_ids=account_ids)
+    ConnectedAccount.objects.filter(pk__in=account_ids).update(
+        status=ConnectedAccount.Status.EXPIRED,
+        token_expires_at=None,
+        last_error=(
+            f"The connection's server moved to {moved['to']['server_url']}; "
+            "reconnect to authorize it."
+        ),
+        updated_at=timezone.now(),
+    )
+    return len(account_ids)
+
+
 def _registration_audit(setup: UpstreamOAuthSetup | None) -> dict[str, Any]:
     if setup is None:
         return {}
@@ -191,8 +219,6 @@ def _registration_audit(setup: UpstreamOAuthSetup | None) -> dict[str, Any]:
 
 
 def _tool_fields(imported: Imported, *, old: list[dict[str, Any]] | None) -> dict[str, Any]:
-    from django.utils import timezone
-
     names = sorted(t["name"] for t in imported.tools)
     changes = (
         tools_changes(old, imported.tools)

@@ -273,6 +273,52 @@ def test_a_document_moving_the_token_url_after_users_connected_needs_confirmatio
         assert auth["token_url"] == fake_providers.oauth_urls("google")["token_url"]
 
 
+def test_moving_the_token_url_with_only_the_client_secret_stored_needs_confirmation(
+    acme, acme_api, fake_providers, oauth_api
+):
+    """No user has connected yet, but the client secret goes to the token URL all the same."""
+    from audit.models import AuditEvent
+
+    doc_path, api = oauth_api
+    assert _create(acme_api, doc_path, api.url).status_code == 201
+    moved = json.loads(doc_path.read_text())
+    moved["components"]["securitySchemes"]["petstore_auth"]["flows"]["authorizationCode"][
+        "tokenUrl"
+    ] = "http://127.0.0.1:9/elsewhere/token"
+    refused = acme_api.patch(
+        f"{BASE}/connections/pets", {"settings": {"document": moved}}, format="json"
+    )
+    assert refused.status_code == 409, refused.content
+    assert refused.json()["error"]["code"] == "credentials_would_move"
+    assert refused.json()["error"]["details"] == {"fields": ["token_url"], "credentials": 1}
+    assert CLIENT_SECRET not in refused.content.decode()
+    with tenant_context(acme):
+        auth = Connection.objects.get(name="pets").settings["auth"]
+        assert auth["token_url"] == fake_providers.oauth_urls("google")["token_url"]
+    confirmed = acme_api.patch(
+        f"{BASE}/connections/pets",
+        {"settings": {"document": moved}, "confirm_credential_move": True},
+        format="json",
+    )
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["settings"]["auth"]["token_url"] == "http://127.0.0.1:9/elsewhere/token"
+    with tenant_context(acme):
+        event = AuditEvent.objects.filter(event_type="connection.changed").latest("id")
+        assert event.extra["host_change_confirmed"] == ["token_url"]
+
+
+def test_moving_only_the_api_server_does_not_count_the_client_secret(acme, acme_api, oauth_api):
+    """The client secret goes to the token URL, never to the API: that move is the admin's."""
+    doc_path, api = oauth_api
+    assert _create(acme_api, doc_path, api.url).status_code == 201
+    moved = acme_api.patch(
+        f"{BASE}/connections/pets",
+        {"settings": {"server_url": "http://127.0.0.1:9/v2"}},
+        format="json",
+    )
+    assert moved.status_code == 200, moved.content
+
+
 def test_the_admin_changes_the_oauth_client_on_the_dashboard(acme, acme_api, oauth_api):
     from tests.dashboard.conftest import client_for
     from vault.models import Secret
