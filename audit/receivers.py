@@ -30,6 +30,4 @@ def _api_auth_failed(
 
 def connect() -> None:
     tenant_signals.tenant_changed.connect(_tenant_changed, dispatch_uid="audit.tenant_changed")
-    tenant_signals.api_auth_failed.connect(
-        _api_auth_failed, dispatch_uid="audit.api_auth_failed"
-    )
+    tenant_signals.api_auth_failed.connect(_api_auth_failed, dispatch_uid="audit.api_auth_failed")

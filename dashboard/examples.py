@@ -50,9 +50,7 @@ def _example(schema: Any, *, name: str, depth: int, required_only: bool = False)
         properties = schema.get("properties") or {}
         required = [r for r in schema.get("required") or [] if r in properties]
         names = required if required_only else required or list(properties)[:1]
-        return {
-            prop: _example(properties[prop], name=prop, depth=depth + 1) for prop in names
-        }
+        return {prop: _example(properties[prop], name=prop, depth=depth + 1) for prop in names}
     if kind == "array":
         item = _example(schema.get("items") or {"type": "string"}, name=name, depth=depth + 1)
         return [item] * max(1, int(schema.get("minItems") or 1))

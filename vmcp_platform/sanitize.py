@@ -64,9 +64,7 @@ def _clean(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return wire_text(value, max_len=JSON_BLOB_MAX_BYTES, single_line=False)
     if isinstance(value, dict):
-        return {
-            wire_text(key, max_len=128): _clean(item, depth + 1) for key, item in value.items()
-        }
+        return {wire_text(key, max_len=128): _clean(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_clean(item, depth + 1) for item in value]
     if isinstance(value, float) and not math.isfinite(value):

@@ -112,8 +112,10 @@ def _upstream_mcp_client(connection: Connection) -> OAuthClient:
     method = registration.get("token_endpoint_auth_method") or "none"
     secret = ""
     if method != "none":
-        field = "client_secret" if registration.get("method") == "pre_registered" else (
-            "registered_client_secret"
+        field = (
+            "client_secret"
+            if registration.get("method") == "pre_registered"
+            else ("registered_client_secret")
         )
         secret = (
             secret_get(owner_type=Secret.OwnerType.CONNECTION, owner_id=connection.pk, field=field)

@@ -41,7 +41,7 @@ def auth_label(auth_type: str) -> str:
 
 @register.filter
 def ago(value: datetime | None) -> str:
-    """"just now" under a minute (not Django's "0 minutes ago"), else "5 minutes ago"."""
+    """ "just now" under a minute (not Django's "0 minutes ago"), else "5 minutes ago"."""
     if value is None:
         return "—"
     if (timezone.now() - value).total_seconds() < 60:

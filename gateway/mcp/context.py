@@ -69,6 +69,7 @@ class RequestContext:
     # returns the client's result (``relay.ask``); None when nothing can be asked.
     ask: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
+
 def exposed_tools(principal: Principal) -> list[Any]:
     from configs.tools import config_exposed_tools
 

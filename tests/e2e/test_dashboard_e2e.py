@@ -99,9 +99,7 @@ def test_owner_builds_connects_calls_audits_and_revokes(
     page.wait_for_function("Number(document.querySelector('#est-tokens').dataset.tokens) === 0")
     page.check("#tool-gmail-gmail_fetch_mails")
     page.check("#tool-gmail-gmail_get_message")
-    page.wait_for_function(
-        "document.querySelector('#est-tools')?.innerText === '2'"
-    )
+    page.wait_for_function("document.querySelector('#est-tools')?.innerText === '2'")
     scoped = estimate_tokens(page)
     assert 0 < scoped < everything / 5
     saving = page.inner_text("#est-saving")

@@ -37,10 +37,7 @@ class Loopback:
 
     def everything_received(self) -> bytes:
         return b"\n".join(
-            s.method.encode()
-            + s.path.encode()
-            + json.dumps(s.headers).encode()
-            + s.body
+            s.method.encode() + s.path.encode() + json.dumps(s.headers).encode() + s.body
             for s in self.seen
         )
 

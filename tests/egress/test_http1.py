@@ -281,4 +281,3 @@ async def test_a_malformed_chunk_size_is_refused(size: bytes) -> None:
                 response, _ = await _post(server)
                 await _body(response)
         await _second_is_genuine(server)
-

@@ -740,6 +740,8 @@ async def test_an_input_required_prompt_on_the_handshake_wire_fails_promptly(pro
     assert time.monotonic() - started < 10
     assert refused.value.error.code == -32021
     assert refused.value.error.data == {"requiredCapabilities": {"elicitation": {}}}
+
+
 # ---------------------------------------------------------------- the pooled session's own task
 
 

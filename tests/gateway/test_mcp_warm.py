@@ -87,9 +87,7 @@ def _rows(live: McpLive, **filters: Any) -> list[AuditEvent]:
 # ------------------------------------------------------------------ the same matrix, both paths
 
 
-def test_warm_and_orm_paths_answer_every_case_identically(
-    mcp_live, orm_url, django_db_blocker
-):
+def test_warm_and_orm_paths_answer_every_case_identically(mcp_live, orm_url, django_db_blocker):
     warm = mcp_live.base_url
     live = mcp_live
     with django_db_blocker.unblock(), tenant_context(live.tenant):
@@ -179,9 +177,12 @@ def test_revocation_and_edits_are_seen_on_the_next_request_by_every_process(
     live = mcp_live
     bases = (live.base_url, second_url)
     for base in bases:  # both processes warm: slug map and tool index cached
-        assert _call(_url(base, live), live.tokens["alice"], "echo", {"text": "x"}).json()[
-            "result"
-        ]["isError"] is False
+        assert (
+            _call(_url(base, live), live.tokens["alice"], "echo", {"text": "x"}).json()["result"][
+                "isError"
+            ]
+            is False
+        )
     with django_db_blocker.unblock(), tenant_context(live.tenant):
         config = McpConfig.objects.get(pk=live.config_id)
         mcp_config_update(
@@ -227,8 +228,9 @@ def test_a_tenant_recreated_under_the_same_slug_is_a_new_tenant(
         new_config, _other, new_tokens, _ids = provision(again)
         db.set_schema_to_public()
     assert _call(url, tokens["alice"], "echo", {}).status_code == 401  # the old token
-    fresh = _call(f"{second_url}/t/{slug}/mcp/{new_config}", new_tokens["alice"], "echo",
-                  {"text": "y"})
+    fresh = _call(
+        f"{second_url}/t/{slug}/mcp/{new_config}", new_tokens["alice"], "echo", {"text": "y"}
+    )
     assert fresh.json()["result"]["content"][0]["text"] == "y"
 
 
@@ -314,9 +316,10 @@ def test_postgresql_gone_refuses_never_serves_from_what_was_read(mcp_live, djang
     env = {"DATABASE_URL": _database_url(proxy.port), "VMCP_MCP_WARM_PATH": "1"}
     with django_db_blocker.unblock(), run_daphne(extra_env=env) as base:
         url = _url(base, live)
-        assert _call(url, live.tokens["alice"], "echo", {"text": "x"}).json()["result"][
-            "isError"
-        ] is False
+        assert (
+            _call(url, live.tokens["alice"], "echo", {"text": "x"}).json()["result"]["isError"]
+            is False
+        )
         assert modern_post(url, live.tokens["alice"], "tools/list", {}).status_code == 200
         proxy.cut()
         calls = (("tools/call", {"name": "echo", "arguments": {}}), ("tools/list", {}))
@@ -345,8 +348,16 @@ def test_redis_gone_refuses_the_call(mcp_live, django_db_blocker):
 def _daphne_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-         "vmcp_platform.asgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "vmcp_platform.asgi:application",
+        ],
         cwd=BASE_DIR,
         env={**live_env(), **env},
         stdout=subprocess.DEVNULL,
@@ -379,11 +390,16 @@ async def _load(url: str, tokens: list[str], total: int, concurrency: int, marke
         while not queue.empty():
             i = queue.get_nowait()
             text = f"{marker}-{i}"
-            body = {"jsonrpc": "2.0", "id": i, "method": "tools/call",
-                    "params": {"name": "echo", "arguments": {"text": text}, "_meta": modern_meta()}}
+            body = {
+                "jsonrpc": "2.0",
+                "id": i,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": text}, "_meta": modern_meta()},
+            }
             try:
                 response = await client.post(
-                    url, content=json.dumps(body),
+                    url,
+                    content=json.dumps(body),
                     headers={**headers, "Authorization": f"Bearer {tokens[i % len(tokens)]}"},
                 )
                 result = response.json()["result"]
@@ -460,8 +476,10 @@ def _count(schema: str) -> int:
 
     settings = db.settings_dict
     with psycopg.connect(
-        dbname=settings["NAME"], user=settings.get("USER") or None,
-        host=settings.get("HOST") or None, port=settings.get("PORT") or None,
+        dbname=settings["NAME"],
+        user=settings.get("USER") or None,
+        host=settings.get("HOST") or None,
+        port=settings.get("PORT") or None,
     ) as conn:
         return conn.execute(f'SELECT count(*) FROM "{schema}".audit_auditevent').fetchone()[0]
 

@@ -142,5 +142,3 @@ def test_every_metric_the_dashboard_uses_exists():
     # And every metric is on the dashboard.
     families = {family.name for m in metrics.METRICS for family in m.describe()}
     assert {n for n in families if not any(u.startswith(n) for u in used)} == set()
-
-

@@ -42,8 +42,15 @@ def test_an_openapi_document_cannot_hand_transport_headers_to_the_agent():
     document = {
         "openapi": "3.0.3",
         "info": {"title": "t", "version": "1"},
-        "paths": {"/things": {"get": {"operationId": "listThings", "parameters": parameters,
-                                      "responses": {"200": {"description": "ok"}}}}},
+        "paths": {
+            "/things": {
+                "get": {
+                    "operationId": "listThings",
+                    "parameters": parameters,
+                    "responses": {"200": {"description": "ok"}},
+                }
+            }
+        },
     }
     [tool] = compile_document(document, version="3.0", prefix="t").tools
     assert sorted(tool["inputSchema"].get("properties", {})) == ["X-Trace"]

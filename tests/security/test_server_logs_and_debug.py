@@ -100,7 +100,6 @@ def test_the_platform_serves_no_debug_page_unless_asked(django_db_blocker):  # n
         assert "DisallowedHost" not in body and "REDIS_URL" not in body
 
 
-
 def test_outbound_request_urls_are_not_logged(loopback, caplog):  # noqa: F811
     """An OpenAPI document may place an API key in the query under any name (?key=, ?appid=),
     which no redaction pattern can know: the HTTP clients' request lines are not logged."""

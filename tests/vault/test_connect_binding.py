@@ -142,9 +142,7 @@ def test_victims_browser_cannot_finish_the_attackers_flow_and_the_state_is_burnt
 
 
 @pytest.mark.parametrize("cookie", ["missing", "wrong", "another_flows", "empty"])
-def test_a_callback_without_this_flows_cookie_is_refused(
-    acme, acme_api, fake_providers, cookie
-):
+def test_a_callback_without_this_flows_cookie_is_refused(acme, acme_api, fake_providers, cookie):
     with tenant_context(acme):
         oauth_connection(fake_providers, "gmail")
     started = _browser()

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from .server import FakeProviders
 
 
-
 def _gmail_box(fake: FakeProviders, call: _Call) -> _Mailbox | Response:
     box = fake._mailbox(call.user)
     user_id = call.request.path_params["userId"]
