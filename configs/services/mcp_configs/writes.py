@@ -192,26 +192,15 @@ def _diff_mappings(
         changes["tools_added"] = added
     if removed:
         changes["tools_removed"] = removed
-    overrides = sorted(
-        f"{c}.{t}"
-        for c in set(before) | set(after)
-        for t in set(before.get(c, {}).get("overrides", {}))
-        | set(after.get(c, {}).get("overrides", {}))
-        if before.get(c, {}).get("overrides", {}).get(t)
-        != after.get(c, {}).get("overrides", {}).get(t)
-    )
-    if overrides:
-        changes["overrides_changed"] = overrides
-    limits = sorted(
-        f"{c}.{t}"
-        for c in set(before) | set(after)
-        for t in set(before.get(c, {}).get("tool_rate_limits", {}))
-        | set(after.get(c, {}).get("tool_rate_limits", {}))
-        if before.get(c, {}).get("tool_rate_limits", {}).get(t)
-        != after.get(c, {}).get("tool_rate_limits", {}).get(t)
-    )
-    if limits:
-        changes["tool_rate_limits_changed"] = limits
+    # Per-entry maps (overrides, limits, prompt renames): the "connection.entry" keys that differ.
+    for field, change in (
+        ("overrides", "overrides_changed"),
+        ("tool_rate_limits", "tool_rate_limits_changed"),
+        ("prompt_overrides", "prompt_overrides_changed"),
+    ):
+        changed = _entries_changed(before, after, field)
+        if changed:
+            changes[change] = changed
     for kind in ("prompts", "resources"):
         was = {f"{c}.{x}" for c, s in before.items() for x in s.get(kind) or []}
         now = {f"{c}.{x}" for c, s in after.items() for x in s.get(kind) or []}
@@ -219,21 +208,25 @@ def _diff_mappings(
             changes[f"{kind}_added"] = sorted(now - was)
         if was - now:
             changes[f"{kind}_removed"] = sorted(was - now)
-    renamed = sorted(
-        f"{c}.{p}"
-        for c in set(before) | set(after)
-        for p in set(before.get(c, {}).get("prompt_overrides") or {})
-        | set(after.get(c, {}).get("prompt_overrides") or {})
-        if (before.get(c, {}).get("prompt_overrides") or {}).get(p)
-        != (after.get(c, {}).get("prompt_overrides") or {}).get(p)
-    )
-    if renamed:
-        changes["prompt_overrides_changed"] = renamed
     order_before = [c for c in before if c in after]
     order_after = [c for c in after if c in before]
     if order_before != order_after and not added and not removed:
         changes["order_changed"] = order_after
     return changes
+
+
+def _entries_changed(
+    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]], field: str
+) -> list[str]:
+    def entries(state: dict[str, dict[str, Any]], connection: str) -> dict[str, Any]:
+        return state.get(connection, {}).get(field) or {}
+
+    return sorted(
+        f"{c}.{key}"
+        for c in set(before) | set(after)
+        for key in set(entries(before, c)) | set(entries(after, c))
+        if entries(before, c).get(key) != entries(after, c).get(key)
+    )
 
 
 def _announce(config: McpConfig) -> None:
