@@ -55,6 +55,15 @@ class DocumentFields(forms.Form):
         help_text="Empty: the document's first server.",
     )
 
+    def document_settings(self) -> dict[str, str]:
+        """The document as import settings: its text and, when fetched, the URL it came from
+        (kept on the connection as the REST API keeps it; not fetched again on Apply)."""
+        settings = {"document": self.document_text()}
+        url = (self.cleaned_data.get("document_url") or "").strip()
+        if url:
+            settings["document_url"] = url
+        return settings
+
     def document_text(self) -> str:
         """The uploaded or fetched document; raises ``ApplicationError`` (shown on the form)."""
         upload = self.cleaned_data.get("document_file")
@@ -147,7 +156,7 @@ def openapi_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            settings: dict[str, Any] = {"document": form.document_text()}
+            settings: dict[str, Any] = form.document_settings()
             for key in ("server_url", "security_scheme", "client_id"):
                 if data.get(key):
                     settings[key] = data[key].strip()
@@ -274,8 +283,7 @@ def openapi_reimport(request: HttpRequest, name: str) -> HttpResponse:
     form = ReimportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            text = form.document_text()
-            settings = {"document": text}
+            settings = form.document_settings()
             if form.cleaned_data.get("server_url"):
                 settings["server_url"] = form.cleaned_data["server_url"].strip()
             preview = openapi_preview(connection=connection, settings=settings)

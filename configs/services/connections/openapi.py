@@ -232,17 +232,21 @@ def openapi_import(*, name: str, auth_type: str, settings: dict[str, Any]) -> Im
             f"Allowed: {', '.join(sorted(OPENAPI_SETTINGS))}.",
             unknown=unknown,
         )
-    if ("document" in settings) == ("document_url" in settings):
+    if "document" not in settings and "document_url" not in settings:
         raise invalid(
-            "An openapi connection needs exactly one of settings.document or "
-            "settings.document_url.",
+            "An openapi connection needs settings.document or settings.document_url.",
             field="document",
         )
     url = settings.get("document_url")
-    if url is not None:
-        raw: Any = openapi_fetch_document(url)
+    if "document" in settings:
+        # Both: the document as already fetched from document_url (the dashboard's preview
+        # binds the text it showed, so Apply must not fetch again); the URL is kept as where
+        # the document came from and resolves its relative server URLs, as a fetch would.
+        raw: Any = settings["document"]
+        if url is not None:
+            check_url(url, field="document_url")
     else:
-        raw = settings["document"]
+        raw = openapi_fetch_document(url)
     document = parse_document(raw)
     version = validate_document(document)
     compiled = compile_document(document, version=version, prefix=name)

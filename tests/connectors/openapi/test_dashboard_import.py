@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -239,3 +241,73 @@ def test_editing_the_server_url_with_stored_keys_asks_for_confirmation(acme, imp
     with tenant_context(acme):
         assert Connection.objects.get(name="pets").settings["server_url"] == other
     assert client_for("audrey").get(url).status_code == 404
+
+
+class _DocumentServer:
+    """The document on loopback, as a URL to import from; ``doc`` may be swapped between
+    fetches (what Apply must not fetch again)."""
+
+    def __init__(self, doc: dict) -> None:
+        self.doc, self.fetches = doc, 0
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                served.fetches += 1
+                data = json.dumps(served.doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/openapi.json"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_url_reimport_keeps_the_document_url_and_applies_what_was_previewed(acme, imported, api):
+    served = _DocumentServer(_changed())
+    try:
+        preview = imported.post(
+            f"{BASE}/connections/pets/reimport/",
+            {"document_url": served.url, "server_url": api.url},
+        )
+        assert preview.status_code == 200, preview.content.decode()[:2000]
+        payload = re.search(r'name="payload" value="([^"]+)"', preview.content.decode())[1]
+        served.doc = document(PETSTORE)  # changed after the preview: not what was shown
+        applied = imported.post(f"{BASE}/connections/pets/reimport/apply/", {"payload": payload})
+    finally:
+        served.close()
+    assert applied.status_code == 302 and applied["Location"].endswith("/operations/")
+    assert served.fetches == 1  # the preview's fetch only
+    with tenant_context(acme):
+        connection = Connection.objects.get(name="pets")
+        assert connection.settings["document_url"] == served.url
+        assert len(connection.tools) == 18  # the previewed document, one operation fewer
+
+
+def test_a_url_import_keeps_the_document_url(acme, api):
+    served = _DocumentServer(document(PETSTORE))
+    try:
+        response = client_for("alice").post(
+            f"{BASE}/connections/import-openapi/",
+            {
+                "name": "pets",
+                "auth_type": "none",
+                "document_url": served.url,
+                "server_url": api.url,
+            },
+        )
+    finally:
+        served.close()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with tenant_context(acme):
+        assert Connection.objects.get(name="pets").settings["document_url"] == served.url
