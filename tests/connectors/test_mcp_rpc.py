@@ -418,7 +418,8 @@ async def _routed_tool(upstream: UpstreamServer) -> dict[str, Any]:
 async def test_the_sdk_server_refuses_a_call_without_its_mcp_param_headers(
     upstream: UpstreamServer,
 ) -> None:
-    # What the lean path sent before (and a pooled SDK session still sends): no Mcp-Param-*.
+    # A call without them (what an SDK session that never listed the tool sends first; its
+    # Client then re-lists and resends): refused, so the mirroring test below can fail.
     with pytest.raises(ProviderError) as refused:
         await mcp_rpc.call(
             upstream.url,
