@@ -4,39 +4,53 @@
 A call is plain when the server is known to speak the stateless 2026-07-28 wire (its remembered
 era, ``mcp_common.eras``; the first call to a server goes through the SDK,
 which probes and remembers it), nothing is relayed while it runs (no progress, no log
-callback), and the tool declares no ``x-mcp-header`` argument (the SDK mirrors those into
-``Mcp-Param-*`` headers). What the SDK session did for such a call is done here too: the
-structured result of a tool with an output schema is checked against that schema (the schema of
-the connection's stored catalogue, which is what vmcp lists to agents); a mismatch is an error
+callback), and the tool's ``x-mcp-header`` annotations, if any, are valid (a 2026-07-28 client
+drops a tool whose annotations are not; the SDK path keeps that case). What the SDK session did
+for such a call is done here too: arguments annotated with ``x-mcp-header`` are mirrored into
+``Mcp-Param-*`` request headers, with the SDK's own helpers (``mcp.shared.inbound``: same name
+mapping, same value rendering and base64 sentinel), from the tool's catalogue definition -- the
+pooled SDK sessions never list tools, so they never send these headers; and the structured
+result of a tool with an output schema is checked against that schema (the schema of the
+connection's stored catalogue, which is what vmcp lists to agents); a mismatch is an error
 that names the place and the rule, never a value.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
 from jsonschema import SchemaError
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
-from mcp.shared.inbound import x_mcp_header_map
+from mcp.shared.inbound import find_invalid_x_mcp_header, mcp_param_headers, x_mcp_header_map
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from connectors import mcp_rpc
 from connectors.mcp_common import eras
+from vmcp_platform.egress.headers import is_transport_header
 from vmcp_platform.errors import ProviderError
 
 MAX_PLANS = 1024
+# RFC 9110 field-name token: what the SDK requires of an ``x-mcp-header`` value, re-checked here
+# because the name is built from stored catalogue data and goes on the wire.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A header value as the SDK's ``encode_header_value`` leaves it: printable ASCII, no CR/LF/NUL.
+_SAFE_VALUE = re.compile(r"[\x20-\x7e]*")
 
 
 class _Plan:
     """What a tool's schemas say about calling it plainly; computed once per schema value."""
 
-    __slots__ = ("plain", "validator", "schema_error")
+    __slots__ = ("plain", "header_map", "validator", "schema_error")
 
     def __init__(self, definition: dict[str, Any]) -> None:
-        self.plain = not x_mcp_header_map(definition.get("inputSchema") or {})
+        input_schema = definition.get("inputSchema") or {}
+        # An invalid annotation: the SDK client drops such a tool from a listing; not ours to guess.
+        self.plain = find_invalid_x_mcp_header(input_schema) is None
+        self.header_map = x_mcp_header_map(input_schema) if self.plain else {}
         self.validator: Any = None
         self.schema_error = ""
         output_schema = definition.get("outputSchema")
@@ -96,6 +110,9 @@ async def call_tool(
     timeout: float,
 ) -> dict[str, Any]:
     """The upstream's raw ``tools/call`` result (``eligible`` said yes); ``ProviderError``."""
+    plan = _plan(tool)
+    if plan.header_map:
+        headers = _with_param_headers(headers, plan.header_map, arguments)
     try:
         result = await mcp_rpc.call(
             server_url,
@@ -109,8 +126,32 @@ async def call_tool(
         eras.pop(server_url, None)
         raise
     if result.get("resultType", "complete") == "complete" and not result.get("isError"):
-        _check_structured(_plan(tool), name, result)
+        _check_structured(plan, name, result)
     return result
+
+
+def _with_param_headers(
+    headers: dict[str, str], header_map: dict[tuple[str, ...], str], arguments: dict[str, Any]
+) -> dict[str, str]:
+    """``headers`` plus the ``Mcp-Param-*`` headers the SDK client would mirror from ``arguments``.
+
+    A mirrored header replaces a connection header of the same name (any case): the server
+    refuses a duplicated one, and the argument is what it compares against. Names and values
+    are re-checked (a transport header or CR/LF never reaches the wire), though the SDK's
+    helpers already only build tokens and printable ASCII.
+    """
+    mirrored = mcp_param_headers(header_map, arguments)
+    for header, value in mirrored.items():
+        if (
+            not _TOKEN.fullmatch(header)
+            or is_transport_header(header)
+            or not _SAFE_VALUE.fullmatch(value)
+        ):
+            raise ProviderError("the tool's x-mcp-header annotation gives an unusable header")
+    if not mirrored:
+        return headers
+    taken = {header.lower() for header in mirrored}
+    return {k: v for k, v in headers.items() if k.lower() not in taken} | mirrored
 
 
 def _check_structured(plan: _Plan, name: str, result: dict[str, Any]) -> None:

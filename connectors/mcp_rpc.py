@@ -14,8 +14,9 @@ to the caller as a result). Every failure becomes the same ``ProviderError`` the
 status and challenge, another bare HTTP error status is reported as the SDK reports it).
 
 Who uses it is the caller's choice (``mcp_upstream.call_tool``): the SDK stays for legacy
-(2025-11-25) sessions, progress and log relaying, ``x-mcp-header`` tools, and for the first call
-to a server whose era is not known yet.
+(2025-11-25) sessions, progress and log relaying, tools with invalid ``x-mcp-header``
+annotations, and for the first call to a server whose era is not known yet. A tool's
+``Mcp-Param-*`` headers come from ``mcp_direct`` in ``headers``.
 """
 
 from __future__ import annotations

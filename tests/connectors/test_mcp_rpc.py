@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
 
 from connectors import mcp_direct, mcp_rpc, mcp_upstream
 from connectors.mcp_common import eras
@@ -38,9 +40,26 @@ class _JsonUpstream(UpstreamServer):
             threading.Event().wait(0.02)
 
 
+def _with_routed_tool(server: MCPServer) -> MCPServer:
+    """Adds ``routed``: ``region`` and ``count`` are mirrored into ``Mcp-Param-*`` headers (the
+    SDK server refuses a call whose headers disagree with, or lack, those arguments)."""
+
+    def routed(
+        ctx: Context,
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+        count: Annotated[int, Field(json_schema_extra={"x-mcp-header": "Count"})] = 0,
+        note: str = "",
+    ) -> dict[str, Any]:
+        headers = {k.lower(): v for k, v in (ctx.headers or {}).items()}
+        return {k: v for k, v in headers.items() if k.startswith("mcp-param-")}
+
+    server.add_tool(routed, name="routed", description="Report the Mcp-Param headers.")
+    return server
+
+
 @pytest.fixture(scope="module")
 def sse_upstream() -> Iterator[UpstreamServer]:
-    upstream = UpstreamServer(mcp=build_server(), port=_free_port())
+    upstream = UpstreamServer(mcp=_with_routed_tool(build_server()), port=_free_port())
     upstream.start()
     yield upstream
     upstream.stop()
@@ -48,7 +67,7 @@ def sse_upstream() -> Iterator[UpstreamServer]:
 
 @pytest.fixture(scope="module")
 def json_upstream() -> Iterator[UpstreamServer]:
-    upstream = _JsonUpstream(mcp=build_server(), port=_free_port())
+    upstream = _JsonUpstream(mcp=_with_routed_tool(build_server()), port=_free_port())
     upstream.start()
     yield upstream
     upstream.stop()
@@ -367,25 +386,83 @@ async def test_plain_calls_skip_the_sdk_once_the_era_is_known(
     assert plain == ["tools/call"]
     assert second == first  # the same ToolResult either way
 
-    # Progress relaying, a tool with x-mcp-header arguments or no definition: the SDK.
+    # Progress relaying, a tool with an invalid x-mcp-header annotation or no definition: the SDK.
     async def progress(*_: Any) -> None:
         return None
 
     await mcp_upstream.call_tool(arguments={"text": "a"}, progress_callback=progress, **kwargs)
-    header_tool = _echo_tool(
+    invalid_tool = _echo_tool(
         inputSchema={
             "type": "object",
-            "properties": {"text": {"type": "string", "x-mcp-header": "Text"}},
+            "properties": {"text": {"type": "number", "x-mcp-header": "Text"}},
         }
     )
     await mcp_upstream.call_tool(
         server_url=upstream.url, headers={}, name="echo", arguments={"text": "a"},
-        tool=header_tool,
+        tool=invalid_tool,
     )  # fmt: skip
     await mcp_upstream.call_tool(
         server_url=upstream.url, headers={}, name="echo", arguments={"text": "a"}
     )
     assert plain == ["tools/call"]
+
+
+async def _routed_tool(upstream: UpstreamServer) -> dict[str, Any]:
+    """``routed`` as the upstream lists it (what a catalogue sync stores)."""
+    async with mcp_upstream.client_session(server_url=upstream.url, headers={}) as client:
+        listed = await client.list_tools()
+    tool = next(t for t in listed.tools if t.name == "routed")
+    return tool.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+async def test_the_sdk_server_refuses_a_call_without_its_mcp_param_headers(
+    upstream: UpstreamServer,
+) -> None:
+    # A call without them (what an SDK session that never listed the tool sends first; its
+    # Client then re-lists and resends): refused, so the mirroring test below can fail.
+    with pytest.raises(ProviderError) as refused:
+        await mcp_rpc.call(
+            upstream.url,
+            "tools/call",
+            {"name": "routed", "arguments": {"region": "eu-west"}},
+            {},
+            timeout=10,
+        )
+    assert "Mcp-Param-Region header is missing" in refused.value.message
+
+
+async def test_x_mcp_header_arguments_are_mirrored_into_mcp_param_headers(
+    upstream: UpstreamServer, monkeypatch: Any
+) -> None:
+    tool = await _routed_tool(upstream)  # the SDK: era now known
+    assert tool["inputSchema"]["properties"]["region"]["x-mcp-header"] == "Region"
+    assert mcp_direct.eligible(upstream.url, tool)
+    plain = await _count_plain_calls(monkeypatch)
+    # A connection header of the same name (another case) gives way to the mirrored one.
+    kwargs = {"server_url": upstream.url, "headers": {"mcp-param-region": "x"}, "tool": tool}
+    result = await mcp_upstream.call_tool(
+        name="routed", arguments={"region": "eu-west", "count": 3, "note": "n"}, **kwargs
+    )
+    assert plain == ["tools/call"]
+    assert result.structured == {"mcp-param-region": "eu-west", "mcp-param-count": "3"}
+    # A value that is no plain header value goes base64-wrapped (the SDK's sentinel); an
+    # absent argument sends no header.
+    odd = await mcp_upstream.call_tool(
+        name="routed", arguments={"region": "Zürich\r\nHost: evil"}, **kwargs
+    )
+    assert odd.structured == {"mcp-param-region": "=?base64?WsO8cmljaA0KSG9zdDogZXZpbA==?="}
+
+
+def test_mirrored_header_names_are_checked() -> None:
+    # Stored catalogue data is not trusted to yield only safe names (the SDK's validator would
+    # refuse these; the check here does not depend on it).
+    for token in ("Host\r\nX", "a b"):
+        with pytest.raises(ProviderError):
+            mcp_direct._with_param_headers({}, {("a",): token}, {"a": "v"})
+    assert mcp_direct._with_param_headers({"A": "1"}, {("a",): "Tok"}, {"a": True}) == {
+        "A": "1",
+        "Mcp-Param-Tok": "true",
+    }
 
 
 async def test_a_failed_plain_call_forgets_the_era(upstream: UpstreamServer) -> None:

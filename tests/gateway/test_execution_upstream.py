@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 
 from audit.models import AuditEvent
 from configs.models import Connection
-from connectors import mcp_upstream
+from connectors import mcp_direct, mcp_upstream
 from gateway.execution import tool_execute
 from tests.gateway.test_execution_support import _clean_rate_limits, run  # noqa: F401
 from tests.upstream.plugin import upstream_mcp  # noqa: F401
@@ -135,3 +135,34 @@ def test_arguments_are_validated_against_the_synced_schema(acme, in_acme, upstre
     with pytest.raises(ValidationFailed) as caught:
         run(acme, connection_name="up", tool_name="add", identifier="a", arguments={"a": 1})
     assert caught.value.message == "Invalid arguments for tool 'add': 'b' is required."
+
+
+def test_x_mcp_header_arguments_reach_the_upstream_as_mcp_param_headers(
+    acme, in_acme, upstream_mcp, monkeypatch
+):
+    # The SDK server refuses a tools/call whose Mcp-Param-* headers are missing (HEADER_MISMATCH);
+    # a pooled SDK session has listed no tools, so its client recovers only by re-listing and
+    # resending. The lean path sends them from the catalogue at once: one tools/call POST.
+    from connectors import mcp_rpc
+    from tests.connectors.test_mcp_rpc import _with_routed_tool
+
+    posts: list[str] = []
+    real = mcp_rpc.call
+
+    async def counted(url, method, *args, **kwargs):
+        posts.append(method)
+        return await real(url, method, *args, **kwargs)
+
+    monkeypatch.setattr(mcp_rpc, "call", counted)
+
+    _with_routed_tool(upstream_mcp.mcp)
+    connection = _upstream_connection(upstream_mcp, name="up", auth_type="none")
+    assert mcp_direct.is_modern(upstream_mcp.url)  # the sync's listing probed the era
+    arguments = {"region": "eu", "count": 2}
+    executed = run(
+        acme, connection_name="up", tool_name="routed", identifier="a", arguments=arguments
+    )
+    assert executed.result.is_error is False
+    assert executed.result.structured == {"mcp-param-region": "eu", "mcp-param-count": "2"}
+    assert posts == ["tools/call"]
+    assert connection.tools and any(t["name"] == "routed" for t in connection.tools)
