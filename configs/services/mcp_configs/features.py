@@ -14,8 +14,9 @@ from configs.selectors import MCP_CONNECTOR
 
 MAX_ENTRIES = 500
 # As for tool overrides (``validation``, which imports this module).
-PROMPT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-MAX_PROMPT_DESCRIPTION = 2000
+# Exposed names and descriptions, tools' and prompts' alike.
+OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+MAX_OVERRIDE_DESCRIPTION = 2000
 
 
 def _discovered(items: Any, key: str) -> set[str]:
@@ -89,26 +90,39 @@ def validate_prompt_overrides(
             errors[spot] = f"prompt '{str(prompt)[:200]}' is not exposed by this mapping"
             ok = False
             continue
-        if not isinstance(override, dict) or set(override) - {"name", "description"}:
-            errors[spot] = "must be an object with 'name' and/or 'description'"
+        clean = clean_override(
+            override, spot, errors, bad_name="1–128 characters: letters, digits, '_', '.', '-'"
+        )
+        if clean is None:
             ok = False
-            continue
-        clean: dict[str, str] = {}
-        name, description = override.get("name"), override.get("description")
-        if name not in (None, ""):
-            if not isinstance(name, str) or not PROMPT_NAME_RE.match(name):
-                errors[f"{spot}.name"] = "1–128 characters: letters, digits, '_', '.', '-'"
-                ok = False
-            else:
-                clean["name"] = name
-        if description not in (None, ""):
-            if not isinstance(description, str) or len(description) > MAX_PROMPT_DESCRIPTION:
-                errors[f"{spot}.description"] = (
-                    f"a string of at most {MAX_PROMPT_DESCRIPTION} characters"
-                )
-                ok = False
-            else:
-                clean["description"] = description
-        if clean:
+        elif clean:
             result[prompt] = clean
     return result if ok else None
+
+
+def clean_override(
+    override: Any, where: str, errors: dict[str, str], *, bad_name: str
+) -> dict[str, str] | None:
+    """One ``{name?, description?}`` override, its empty values dropped; None (with the
+    reasons in ``errors`` under ``where``) when it is not valid."""
+    if not isinstance(override, dict) or set(override) - {"name", "description"}:
+        errors[where] = "must be an object with 'name' and/or 'description'"
+        return None
+    clean: dict[str, str] = {}
+    ok = True
+    name, description = override.get("name"), override.get("description")
+    if name not in (None, ""):
+        if not isinstance(name, str) or not OVERRIDE_NAME_RE.match(name):
+            errors[f"{where}.name"] = bad_name
+            ok = False
+        else:
+            clean["name"] = name
+    if description not in (None, ""):
+        if not isinstance(description, str) or len(description) > MAX_OVERRIDE_DESCRIPTION:
+            errors[f"{where}.description"] = (
+                f"a string of at most {MAX_OVERRIDE_DESCRIPTION} characters"
+            )
+            ok = False
+        else:
+            clean["description"] = description
+    return clean if ok else None

@@ -6,7 +6,6 @@ keyed by where it is (``connection_tool_mappings[1].tools[0]``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,13 +14,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from configs.models import NAME_VALIDATOR, Connection, ToolMapping
 from configs.selectors import connection_tools
 
-from .features import validate_feature_list, validate_prompt_overrides
+from .features import (
+    OVERRIDE_NAME_RE,
+    clean_override,
+    validate_feature_list,
+    validate_prompt_overrides,
+)
 
 MAX_MAPPINGS = 25
 MAX_DESCRIPTION = 2000
-MAX_OVERRIDE_DESCRIPTION = 2000
 MAX_RATE_LIMIT = 100_000
-TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+TOOL_NAME_RE = OVERRIDE_NAME_RE
 FIELD = "connection_tool_mappings"
 
 
@@ -261,29 +264,15 @@ def _validate_overrides(
             errors[where] = f"tool '{tool}' is not exposed by this mapping"
             ok = False
             continue
-        if not isinstance(override, dict) or set(override) - {"name", "description"}:
-            errors[where] = "must be an object with 'name' and/or 'description'"
+        clean = clean_override(
+            override,
+            where,
+            errors,
+            bad_name="a tool name of 1–128 characters: letters, digits, '_', '.', '-'",
+        )
+        if clean is None:
             ok = False
             continue
-        clean: dict[str, str] = {}
-        name = override.get("name")
-        if name not in (None, ""):
-            if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
-                errors[f"{where}.name"] = (
-                    "a tool name of 1–128 characters: letters, digits, '_', '.', '-'"
-                )
-                ok = False
-            else:
-                clean["name"] = name
-        description = override.get("description")
-        if description not in (None, ""):
-            if not isinstance(description, str) or len(description) > MAX_OVERRIDE_DESCRIPTION:
-                errors[f"{where}.description"] = (
-                    f"a string of at most {MAX_OVERRIDE_DESCRIPTION} characters"
-                )
-                ok = False
-            else:
-                clean["description"] = description
         if clean:
             result[tool] = clean
     return result if ok else None
