@@ -39,13 +39,13 @@ from .http import Headers, accepts, authenticate, bearer_token, host_is_allowed,
 from .jsonrpc import (
     INTERNAL_ERROR,
     MODERN_ERROR_STATUS,
-    SERVICE_UNAVAILABLE,
     JsonRpcError,
     Message,
     error_message,
     parse_message,
     result_message,
     sse_event,
+    unavailable,
 )
 from .legacy import LegacyWire
 from .modern import ModernWire
@@ -311,7 +311,7 @@ class McpConsumer(RequestGate, Replies, ModernWire, LegacyWire, AsyncHttpConsume
             return False
         except ServiceUnavailable as exc:
             logger.warning("closing an MCP stream: its token could not be re-checked")
-            self.stream_error = JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
+            self.stream_error = unavailable(exc)
             return False
         return principal.token_id == self.principal.token_id
 

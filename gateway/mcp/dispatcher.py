@@ -13,8 +13,6 @@ the next.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -36,6 +34,7 @@ from .context import (
     find_tools,
     lookup_tool,
 )
+from .cursors import decode_cursor, encode_cursor
 from .features import exposure_capabilities
 from .jsonrpc import (
     INVALID_PARAMS,
@@ -158,33 +157,15 @@ def _cache_hints(result: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
     return result
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"tools:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: Any) -> int:
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 64:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, number = text.partition(":")
-        offset = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor") from None
-    if kind != "tools" or offset <= 0:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    return offset
-
-
 async def _tools_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
-    offset = _decode_cursor(params["cursor"]) if params.get("cursor") is not None else 0
+    offset = decode_cursor("tools", params["cursor"]) if params.get("cursor") is not None else 0
     tools = await find_tools(ctx.principal)
     if offset > len(tools):
         raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
     page = tools[offset : offset + PAGE_SIZE]
     result: dict[str, Any] = {"tools": [dict(tool.definition) for tool in page]}
     if offset + PAGE_SIZE < len(tools):
-        result["nextCursor"] = _encode_cursor(offset + PAGE_SIZE)
+        result["nextCursor"] = encode_cursor("tools", offset + PAGE_SIZE)
     if offset == 0:
         # Counted for the whole list (every page), once, when an agent starts listing. Not
         # awaited: a listing's statistics row must not add a commit to the agent's wait.

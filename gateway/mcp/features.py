@@ -12,8 +12,6 @@ rounds exactly as ``tools/call`` does (``rounds``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from django_tenants.utils import tenant_context
@@ -23,11 +21,12 @@ from vmcp_platform.logging import redact
 from vmcp_platform.sanitize import wire_request_id, wire_text
 
 from .context import Principal, RequestContext
+from .cursors import decode_cursor, encode_cursor
 from .jsonrpc import (
     INVALID_PARAMS,
     RATE_LIMITED,
-    SERVICE_UNAVAILABLE,
     JsonRpcError,
+    unavailable,
 )
 from .rounds import input_required, relay_for
 
@@ -66,35 +65,17 @@ async def exposure_capabilities(principal: Principal) -> dict[str, Any]:
 # ---------------------------------------------------------------- lists
 
 
-def _encode_cursor(kind: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{offset}".encode()).decode().rstrip("=")
-
-
 def _page(items: list[dict[str, Any]], key: str, params: dict[str, Any]) -> dict[str, Any]:
     cursor = params.get("cursor")
     offset = 0
     if cursor is not None:
-        offset = _decode_cursor(key, cursor)
+        offset = decode_cursor(key, cursor)
         if offset > len(items):
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
     result: dict[str, Any] = {key: items[offset : offset + PAGE_SIZE]}
     if offset + PAGE_SIZE < len(items):
-        result["nextCursor"] = _encode_cursor(key, offset + PAGE_SIZE)
+        result["nextCursor"] = encode_cursor(key, offset + PAGE_SIZE)
     return result
-
-
-def _decode_cursor(kind: str, cursor: Any) -> int:
-    if not isinstance(cursor, str) or not cursor or len(cursor) > 64:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        found, _, number = text.partition(":")
-        offset = int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor") from None
-    if found != kind or offset <= 0:
-        raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
-    return offset
 
 
 async def prompts_list(params: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -138,7 +119,7 @@ async def refuse(
     try:
         await feature_denied(_record(ctx, method, target, ""), not_found, error_code)
     except ServiceUnavailable as exc:
-        return JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
+        return unavailable(exc)
     return error
 
 
@@ -171,7 +152,7 @@ async def relay(
         retry = round(max(exc.retry_after, 0), 3)
         raise JsonRpcError(RATE_LIMITED, exc.message, {"retryAfterSeconds": retry}) from None
     except ServiceUnavailable as exc:
-        raise JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code}) from None
+        raise unavailable(exc) from None
     except ProviderError as exc:
         code = exc.details.get("jsonrpc_code")
         if isinstance(code, int):

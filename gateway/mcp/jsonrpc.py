@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from vmcp_platform.errors import ServiceUnavailable
 from vmcp_platform.observability.request import note_error
 
 PARSE_ERROR = -32700
@@ -54,6 +55,11 @@ class JsonRpcError(Exception):
         if self.data is not None:
             error["data"] = self.data
         return error
+
+
+def unavailable(exc: ServiceUnavailable) -> JsonRpcError:
+    """A dependency the decision needs is down: -32001 with the refusal's own code."""
+    return JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from .context import LOG_LEVEL_META_KEY, LOG_LEVELS, Notify, RequestContext, fin
 from .jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
-    SERVICE_UNAVAILABLE,
     JsonRpcError,
     notification_message,
+    unavailable,
 )
 from .rounds import input_required, relay_for
 
@@ -45,10 +45,6 @@ def _error_result(text: str, ctx: RequestContext, **meta: Any) -> dict[str, Any]
     if meta:
         result["_meta"] = {f"vmcp/{key}": value for key, value in meta.items()}
     return result
-
-
-def _unavailable(exc: ServiceUnavailable) -> JsonRpcError:
-    return JsonRpcError(SERVICE_UNAVAILABLE, exc.message, {"code": exc.code})
 
 
 async def _unknown_tool(ctx: RequestContext, name: str, request_id: str) -> JsonRpcError:
@@ -70,7 +66,7 @@ async def _unknown_tool(ctx: RequestContext, name: str, request_id: str) -> Json
             writer=_warm_writer(principal),
         )
     except ServiceUnavailable as exc:
-        return _unavailable(exc)
+        return unavailable(exc)
     suffix = "…" if len(name) > TOOL_NAME_MAX else ""
     return JsonRpcError(INVALID_PARAMS, f"Unknown tool: {shown}{suffix}")
 
@@ -169,7 +165,7 @@ async def tools_call(params: dict[str, Any], ctx: RequestContext) -> dict[str, A
             retryAfterSeconds=round(retry, 3),
         )
     except ServiceUnavailable as exc:
-        raise _unavailable(exc) from None
+        raise unavailable(exc) from None
     except ProviderError as exc:
         relayed = _relayed_protocol_error(exc)
         if relayed is not None:
