@@ -60,8 +60,10 @@ def _leaf_exceptions(exc: BaseException) -> list[BaseException]:
 _CHALLENGE_FIELD = re.compile(r'(error|scope|resource_metadata)=(?:"([^"]*)"|([^\s,]+))')
 
 
-def _challenge(response: httpx2.Response) -> dict[str, Any]:
-    return challenge_details(response.headers.get("WWW-Authenticate", ""))
+def challenge_of(response: Any) -> dict[str, Any]:
+    """The Bearer challenge of a refused HTTP response (httpx2's or egress.http1's)."""
+    # Lower case: httpx2 headers ignore case, egress.http1 keeps names lower-cased.
+    return challenge_details(response.headers.get("www-authenticate", ""))
 
 
 def challenge_details(header: str) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def provider_error(exc: BaseException, *, guard: SizeGuard, timeout: float) -> P
             return ProviderError(
                 f"the upstream MCP server {hint}",
                 provider_status=status,
-                details=_challenge(leaf.response) if status in (401, 403) else {},
+                details=challenge_of(leaf.response) if status in (401, 403) else {},
             )
         if isinstance(leaf, MCPError):
             # The JSON-RPC code/data travel along so a protocol-level refusal the agent's client

@@ -32,7 +32,7 @@ import orjson
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import encode_header_value
 
-from connectors.mcp_common import challenge_details, provider_error
+from connectors.mcp_common import challenge_of, provider_error
 from vmcp_platform.egress.upstream import upstream_post
 from vmcp_platform.errors import ProviderError
 from vmcp_platform.observability import tracing
@@ -182,7 +182,7 @@ async def _answer(
         raise ProviderError(
             f"the upstream MCP server {hint}",
             provider_status=status,
-            details=challenge_details(response.headers.get("www-authenticate", "")[:4000]),
+            details=challenge_of(response),
         )
     if status >= 400:
         # As the SDK: a JSON-RPC error in the body wins, else a stand-in for the status.
