@@ -65,13 +65,14 @@ def _upstream_caps(connection: Connection) -> dict[str, Any]:
     return caps if isinstance(caps, dict) else {}
 
 
-def _listed(items: Any) -> list[dict[str, Any]]:
+def listed(items: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON list a sync stored (anything else in it is skipped)."""
     return [item for item in items or [] if isinstance(item, dict)]
 
 
 def mapping_prompts(mapping: ToolMapping) -> list[ExposedPrompt]:
     """The mapping's prompts, each renamed / re-described by its override (as for tools)."""
-    available = {p["name"]: p for p in _listed(mapping.connection.prompts) if "name" in p}
+    available = {p["name"]: p for p in listed(mapping.connection.prompts) if "name" in p}
     chosen = mapping.prompts or []
     names = list(available) if ALL in chosen else [n for n in chosen if n in available]
     exposed = []
@@ -87,9 +88,9 @@ def mapping_prompts(mapping: ToolMapping) -> list[ExposedPrompt]:
 
 def mapping_resources(mapping: ToolMapping) -> tuple[list[ExposedResource], list[ExposedResource]]:
     connection = mapping.connection
-    direct = {r["uri"]: r for r in _listed(connection.resources) if "uri" in r}
+    direct = {r["uri"]: r for r in listed(connection.resources) if "uri" in r}
     templates = {
-        t["uriTemplate"]: t for t in _listed(connection.resource_templates) if "uriTemplate" in t
+        t["uriTemplate"]: t for t in listed(connection.resource_templates) if "uriTemplate" in t
     }
     chosen = mapping.resources or []
     everything = ALL in chosen
@@ -130,13 +131,8 @@ def config_exposure(config: McpConfig) -> Exposure:
 def config_exposure_fresh(config_id: Any) -> Exposure:
     """``config_exposure`` read from the database now, whatever the caller's config object
     holds (a long-lived watcher re-checks with it)."""
-    return exposure_of(
-        list(
-            ToolMapping.objects.filter(config_id=config_id)
-            .select_related("connection")
-            .order_by("position", "id")
-        )
-    )
+    # An unsaved stand-in has no prefetch, so config_mappings always queries.
+    return exposure_of(config_mappings(McpConfig(pk=config_id)))
 
 
 def exposure_prompt(exposure: Exposure, name: str) -> ExposedPrompt | None:

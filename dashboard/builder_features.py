@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from configs.features import listed
 from configs.models import Connection, ToolMapping
 from configs.selectors import MCP_CONNECTOR
 
@@ -46,16 +47,12 @@ class FeatureRow:
         return estimate_tokens(self.exposed)
 
 
-def _listed(items: Any) -> list[dict[str, Any]]:
-    return [item for item in items or [] if isinstance(item, dict)]
-
-
 def prompt_rows(connection: Connection) -> list[FeatureRow]:
     if connection.connector != MCP_CONNECTOR:
         return []
     return [
         FeatureRow(key=p["name"], description=p.get("description", ""), definition=p)
-        for p in _listed(connection.prompts)
+        for p in listed(connection.prompts)
         if isinstance(p.get("name"), str)
     ]
 
@@ -65,14 +62,14 @@ def resource_rows(connection: Connection) -> list[FeatureRow]:
         return []
     direct = [
         FeatureRow(key=r["uri"], description=r.get("description", ""), definition=r)
-        for r in _listed(connection.resources)
+        for r in listed(connection.resources)
         if isinstance(r.get("uri"), str)
     ]
     templates = [
         FeatureRow(
             key=t["uriTemplate"], description=t.get("description", ""), definition=t, template=True
         )
-        for t in _listed(connection.resource_templates)
+        for t in listed(connection.resource_templates)
         if isinstance(t.get("uriTemplate"), str)
     ]
     return direct + templates

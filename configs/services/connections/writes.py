@@ -120,18 +120,20 @@ def connection_update(
         before = dict(connection.settings or {})
         changed_keys: list[str] = []
         moved: dict[str, Any] | None = None
+        imported: Imported | None = None
         is_openapi = connection.connector == OPENAPI_CONNECTOR
         if settings and is_openapi and ("document" in settings or "document_url" in settings):
             imported = reimport(connection, settings)
             clean = imported.settings
-            moved = credential_move(connection, before, clean, confirmed=confirm_credential_move)
-            _store_tools(connection, imported)
         elif settings:
             merged = {**before, **settings}
             merged = {k: v for k, v in merged.items() if v is not None}
             clean = validate_settings(connection.connector, connection.auth_type, merged)
-            moved = credential_move(connection, before, clean, confirmed=confirm_credential_move)
         if settings:
+            # Refused before anything is written: the users' credentials stay where they were.
+            moved = credential_move(connection, before, clean, confirmed=confirm_credential_move)
+            if imported is not None:
+                _store_tools(connection, imported)
             changed_keys = sorted(
                 k for k in set(before) | set(clean) if before.get(k) != clean.get(k)
             )
